@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import type { CloudEvent } from '../eventing/index.ts';
+import type { ChatMessage, MessageResult, Reply, ReplyChunk } from './bot.ts';
+import { HttpProblem } from './problem.ts';
+
+export const MESSAGE_RECEIVED = 'dev.knbot.chat.message.received';
+export const REPLY_SEND = 'dev.knbot.chat.reply.send';
+/** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */
+const CARRIED = ['chatbot', 'chatplatform', 'chattenant', 'chatuser', 'partitionkey'] as const;
+
+/**
+ * The normalized message of a `dev.knbot.chat.message.received` event (DESIGN §6). The conversation
+ * comes from `data.conversation`, else the `subject` (`<conversation>[/<thread>]`), else the `source`.
+ */
+export function messageFromEvent(event: CloudEvent): ChatMessage {
+  const data = event.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw invalid('data', 'chat message data must be a JSON object');
+  const d = data as Record<string, unknown>;
+  if (typeof d.text !== 'string') throw invalid('data.text', 'chat message data needs a text string');
+  const conversation = conversationOf(d.conversation, event);
+  const user = userOf(d.user, event);
+  const msg: ChatMessage = { id: event.id, text: d.text, user, conversation, event };
+  if (Array.isArray(d.attachments)) msg.attachments = d.attachments;
+  if (Array.isArray(d.mentions)) msg.mentions = d.mentions;
+  if (typeof event.chatplatform === 'string') msg.platform = event.chatplatform;
+  return msg;
+}
+
+function conversationOf(value: unknown, event: CloudEvent): ChatMessage['conversation'] {
+  if (value !== undefined) {
+    const c = value as Record<string, unknown>;
+    if (typeof value !== 'object' || value === null || typeof c.id !== 'string' || c.id === '') throw invalid('data.conversation.id', 'must be a non-empty string');
+    if (c.thread !== undefined && typeof c.thread !== 'string') throw invalid('data.conversation.thread', 'must be a string');
+    return c.thread === undefined ? { id: c.id } : { id: c.id, thread: c.thread as string };
+  }
+  if (event.subject !== undefined) {
+    const slash = event.subject.indexOf('/');
+    return slash > 0 ? { id: event.subject.slice(0, slash), thread: event.subject.slice(slash + 1) } : { id: event.subject };
+  }
+  return { id: event.source };
+}
+
+function userOf(value: unknown, event: CloudEvent): ChatMessage['user'] {
+  if (value === undefined) return { id: typeof event.chatuser === 'string' ? event.chatuser : 'anonymous' };
+  const u = value as Record<string, unknown>;
+  if (typeof value !== 'object' || value === null || typeof u.id !== 'string') throw invalid('data.user.id', 'must be a string');
+  return typeof u.name === 'string' ? { id: u.id, name: u.name } : { id: u.id };
+}
+
+/** The conversation key of a message: `<conversation>[/<thread>]`, as in a chat event's `subject`. */
+export function conversationKey(msg: ChatMessage): string {
+  return msg.conversation.thread === undefined ? msg.conversation.id : `${msg.conversation.id}/${msg.conversation.thread}`;
+}
+
+/** The `dev.knbot.chat.reply.send` event answering `msg` (DESIGN §4.1). */
+export function replyEvent(msg: ChatMessage, reply: Reply, source: string): CloudEvent {
+  const inEvent = msg.event;
+  const out: CloudEvent = {
+    specversion: '1.0',
+    id: randomUUID(),
+    source,
+    type: REPLY_SEND,
+    subject: inEvent?.subject ?? conversationKey(msg),
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+  };
+  if (inEvent) for (const name of CARRIED) if (inEvent[name] !== undefined) out[name] = inEvent[name];
+  out.data = { ...reply, text: reply.text, conversation: msg.conversation, inReplyTo: msg.id };
+  return out;
+}
+
+function isIterable(value: unknown): value is AsyncIterable<unknown> | Iterable<unknown> {
+  return value !== null && typeof value === 'object' && (Symbol.asyncIterator in value || (Symbol.iterator in value && !Array.isArray(value)));
+}
+
+function chunkText(chunk: unknown): string {
+  if (typeof chunk === 'string') return chunk;
+  if (chunk !== null && typeof chunk === 'object' && typeof (chunk as ReplyChunk).text === 'string') return (chunk as ReplyChunk).text;
+  throw new TypeError('a streamed reply chunk must be a string or {text}');
+}
+
+/**
+ * Turns what `onMessage` returned into one reply, passing each streamed piece to `onChunk` as it is
+ * produced. `undefined` when the bot did not answer.
+ */
+export async function collectReply(result: MessageResult, onChunk?: (text: string) => void | Promise<void>): Promise<Reply | undefined> {
+  if (result === undefined || result === null) return undefined;
+  if (typeof result === 'string') {
+    await onChunk?.(result);
+    return { text: result };
+  }
+  if (isIterable(result)) {
+    let text = '';
+    for await (const chunk of result as AsyncIterable<unknown>) {
+      const piece = chunkText(chunk);
+      if (piece === '') continue;
+      text += piece;
+      await onChunk?.(piece);
+    }
+    return { text };
+  }
+  if (typeof result === 'object' && typeof (result as Reply).text === 'string') {
+    await onChunk?.((result as Reply).text);
+    return result as Reply;
+  }
+  throw new TypeError('onMessage must return a string, a {text} reply, an iterable of chunks, or nothing');
+}
+
+/** Validates the JSON of `POST /v1/chat`: `{conversation, text, user?}`. */
+export function messageFromChatRequest(body: unknown): ChatMessage {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalid('(body)', 'must be a JSON object {conversation, text, user?}');
+  const b = body as Record<string, unknown>;
+  if (typeof b.conversation !== 'string' || b.conversation === '') throw invalid('conversation', 'must be a non-empty string');
+  if (typeof b.text !== 'string') throw invalid('text', 'must be a string');
+  let user: ChatMessage['user'] = { id: 'anonymous' };
+  if (typeof b.user === 'string') user = { id: b.user };
+  else if (b.user !== undefined) {
+    const u = b.user as Record<string, unknown>;
+    if (typeof u !== 'object' || u === null || typeof u.id !== 'string') throw invalid('user', 'must be a string or {id, name?}');
+    user = typeof u.name === 'string' ? { id: u.id, name: u.name } : { id: u.id };
+  }
+  const slash = b.conversation.indexOf('/');
+  const conversation = slash > 0 ? { id: b.conversation.slice(0, slash), thread: b.conversation.slice(slash + 1) } : { id: b.conversation };
+  return { id: typeof b.id === 'string' && b.id !== '' ? b.id : randomUUID(), text: b.text, user, conversation };
+}
+
+function invalid(field: string, message: string): HttpProblem {
+  return new HttpProblem(400, 'invalid_chat_message', 'Invalid chat message', `${field}: ${message}`, { errors: [{ field, code: 'invalid_chat_message', message }] });
+}

@@ -1,0 +1,33 @@
+import type { LogOptions } from './log.ts';
+
+/** Everything the pod server needs, read once at the edge (flags, environment, bot.yaml). */
+export interface ServeConfig {
+  /** The bot's name: metrics label, log field, reply event source. */
+  name: string;
+  port: number;
+  host: string | undefined;
+  /** In-flight requests past which the pod answers 503 (0: no limit), as Knative's containerConcurrency. */
+  containerConcurrency: number;
+  /** Per-request deadline (Knative's revision timeoutSeconds). */
+  timeoutMs: number;
+  maxBodyBytes: number;
+  /** How long a client may take to send its body. */
+  bodyTimeoutMs: number;
+  /** Longest wait for in-flight work after SIGTERM. */
+  drainTimeoutMs: number;
+  /** Where `ctx.emit` sends (K_SINK) and what it sets on every event (K_CE_OVERRIDES). */
+  sink: string | undefined;
+  ceOverrides: Record<string, string>;
+  /** `source` of the events this bot produces. */
+  source: string;
+  config: Record<string, unknown>;
+  log: LogOptions;
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  containerConcurrency: 1000,
+  timeoutSeconds: 300,
+  maxBodyBytes: 1 << 20,
+  bodyTimeoutMs: 15_000,
+} as const;

@@ -1,0 +1,55 @@
+/**
+ * Where conversation state lives (DESIGN §4.3). State is read before a turn and written after it, so
+ * a store can sit outside the pod; this in-memory one serves a single process.
+ */
+export interface SessionStore {
+  load(conversation: string): Promise<Record<string, unknown>>;
+  save(conversation: string, state: Record<string, unknown>): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** In-process sessions, least recently used dropped past `maxSessions`, idle ones after `ttlMs`. */
+export class MemorySessionStore implements SessionStore {
+  readonly #entries = new Map<string, { state: string; at: number }>();
+  readonly #max: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+
+  constructor(options: { maxSessions?: number; ttlMs?: number; now?: () => number } = {}) {
+    this.#max = options.maxSessions ?? 10_000;
+    this.#ttlMs = options.ttlMs ?? 24 * 3600_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async load(conversation: string): Promise<Record<string, unknown>> {
+    const entry = this.#entries.get(conversation);
+    if (!entry || this.#now() - entry.at > this.#ttlMs) return {};
+    return JSON.parse(entry.state) as Record<string, unknown>;
+  }
+
+  async save(conversation: string, state: Record<string, unknown>): Promise<void> {
+    this.#entries.delete(conversation);
+    // Stored as JSON, as any shared store would: what a bot keeps must survive serialization.
+    this.#entries.set(conversation, { state: JSON.stringify(state), at: this.#now() });
+    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+}
+
+/** Runs tasks one after another per key (the `queue` turn policy); different keys run in parallel. */
+export class KeyedQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key);
+    const result = previous ? previous.then(task, task) : task();
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+}
