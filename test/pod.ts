@@ -84,3 +84,6 @@ export const chatHeaders = (id = 'm1', extra: Record<string, string> = {}) => ({
   'content-type': 'application/json',
   ...extra,
 });
+
+/** A response's JSON, typed loosely for assertions. */
+export const jsonOf = (res: Response): Promise<any> => res.json();

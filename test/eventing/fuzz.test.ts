@@ -31,13 +31,16 @@ const extName = fc.stringMatching(/^[a-z0-9]{1,20}$/).filter((n) => !CORE.has(n)
 const stringExt = fc.string({ unit: 'grapheme', maxLength: 20 });
 const anyExt = fc.oneof(stringExt, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.boolean());
 
+// JSON has no -0 (it serializes as 0): data is what JSON can carry.
+const jsonData = fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown);
+
 type DataCase = { datacontenttype?: string; data?: unknown };
 // Binary mode cannot tell empty data from none: generated text and bytes are never empty.
 const dataCase: fc.Arbitrary<DataCase> = fc.oneof(
   fc.constant({}),
   fc.constant({ datacontenttype: 'application/json' }),
-  fc.jsonValue().map((data) => ({ datacontenttype: 'application/json; charset=utf-8', data })),
-  fc.jsonValue().map((data) => ({ datacontenttype: 'application/vnd.knbot+json', data })),
+  jsonData.map((data) => ({ datacontenttype: 'application/json; charset=utf-8', data })),
+  jsonData.map((data) => ({ datacontenttype: 'application/vnd.knbot+json', data })),
   fc.string({ unit: 'grapheme', minLength: 1 }).map((data) => ({ datacontenttype: 'text/plain; charset=utf-8', data })),
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map((data) => ({ datacontenttype: 'application/octet-stream', data })),
 );
@@ -74,7 +77,7 @@ describe('encode∘decode is the identity on valid events', () => {
   });
 
   it('structured mode, JSON data implied by an absent datacontenttype too', () => {
-    const implied = fc.record({ e: eventArb(anyExt), data: fc.jsonValue() }).map(({ e, data }) => {
+    const implied = fc.record({ e: eventArb(anyExt), data: jsonData }).map(({ e, data }) => {
       const { datacontenttype: _, ...rest } = e;
       return { ...rest, data } as CloudEvent;
     });

@@ -1,0 +1,287 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ECHO, type Pod, chatHeaders, fixture, jsonOf, startPod, waitFor } from '../pod.ts';
+
+const chat = (text: string, id = 'm1', extra: Record<string, string> = {}) => ({ method: 'POST', headers: chatHeaders(id, extra), body: JSON.stringify({ text }) });
+
+describe('the echo bot over HTTP', () => {
+  let pod: Pod;
+  beforeAll(async () => {
+    pod = await startPod(ECHO);
+    await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+  });
+  afterAll(() => pod.stop());
+
+  it('answers a binary-mode chat message with a binary-mode reply event', async () => {
+    const res = await fetch(`${pod.url}/`, chat('hello there', 'm1', { 'ce-subject': 'C1/T9', 'ce-chatbot': 'echo', 'ce-chatplatform': 'slack', 'ce-chattenant': 'T1' }));
+    expect(res.status).toBe(200);
+    const h = Object.fromEntries(res.headers);
+    expect(h).toMatchObject({
+      'ce-specversion': '1.0', 'ce-type': 'dev.knbot.chat.reply.send', 'ce-source': '/bots/echo', 'ce-subject': 'C1/T9',
+      'ce-chatbot': 'echo', 'ce-chatplatform': 'slack', 'ce-chattenant': 'T1', 'content-type': 'application/json',
+    });
+    expect(h['ce-id']).not.toBe('m1');
+    expect(await jsonOf(res)).toEqual({ text: 'hello there', conversation: { id: 'C1', thread: 'T9' }, inReplyTo: 'm1' });
+  });
+
+  it('answers a structured-mode message too, and a batch with a batch', async () => {
+    const ev = (id: string, text: string) => ({ specversion: '1.0', id, source: '/s', type: 'dev.knbot.chat.message.received', subject: 'c', data: { text } });
+    const one = await fetch(`${pod.url}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json; charset=utf-8' }, body: JSON.stringify(ev('s1', 'structured')) });
+    expect([one.status, one.headers.get('ce-type'), (await jsonOf(one)).text]).toEqual([200, 'dev.knbot.chat.reply.send', 'structured']);
+    const batch = await fetch(`${pod.url}/`, { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify([ev('b1', 'first'), ev('b2', 'second')]) });
+    expect(batch.headers.get('content-type')).toBe('application/cloudevents-batch+json; charset=utf-8');
+    const replies = (await jsonOf(batch)) as { data: { text: string; inReplyTo: string } }[];
+    expect(replies.map((r) => [r.data.text, r.data.inReplyTo])).toEqual([['first', 'b1'], ['second', 'b2']]);
+  });
+
+  it('answers 202 with no body to an event the bot does not reply to', async () => {
+    const res = await fetch(`${pod.url}/`, { method: 'POST', headers: { ...chatHeaders('x'), 'ce-type': 'com.example.other' }, body: '{}' });
+    expect([res.status, await res.text()]).toEqual([202, '']);
+  });
+
+  it('serves /v1/chat as JSON and as server-sent events', async () => {
+    const json = await fetch(`${pod.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ conversation: 'c1', text: 'hi', user: 'u1' }) });
+    expect(await jsonOf(json)).toMatchObject({ conversation: 'c1', text: 'hi' });
+    const sse = await fetch(`${pod.url}/v1/chat`, { method: 'POST', headers: { accept: 'text/event-stream' }, body: JSON.stringify({ conversation: 'c1', text: 'streamed' }) });
+    expect(sse.headers.get('content-type')).toBe('text/event-stream');
+    expect(await sse.text()).toMatch(/^event: chunk\ndata: {"text":"streamed"}\n\nevent: reply\ndata: {"text":"streamed","conversation":"c1","inReplyTo":"[^"]+"}\n\n$/);
+  });
+
+  it('serves health and Prometheus metrics with knbot and process metrics', async () => {
+    expect((await fetch(`${pod.url}/health/liveness`)).status).toBe(200);
+    const text = await (await fetch(`${pod.url}/metrics`)).text();
+    expect(text).toMatch(/knbot_requests_total\{route="event",code="200",bot="echo"\} [1-9]/);
+    expect(text).toMatch(/knbot_request_duration_seconds_bucket\{le="0\.005",bot="echo",route="event"\} \d+/);
+    expect(text).toMatch(/knbot_cold_start_seconds\{bot="echo"\} 0\.\d+|knbot_cold_start_seconds\{bot="echo"\} [1-9]/);
+    expect(text).toContain('knbot_inflight_requests{bot="echo"}');
+    expect(text).toContain('knbot_init_duration_seconds{bot="echo"}');
+    expect(text).toMatch(/process_resident_memory_bytes\{bot="echo"\} \d+/);
+  });
+
+  it.each([
+    ['malformed JSON data', chatHeaders(), '{"text":', 400, 'invalid_data'],
+    ['a missing specversion', { ...chatHeaders(), 'ce-specversion': undefined }, '{}', 400, 'missing_attribute'],
+    ['an unknown specversion', { ...chatHeaders(), 'ce-specversion': '0.3' }, '{}', 400, 'unsupported_specversion'],
+    ['a bad attribute type', { ...chatHeaders(), 'ce-time': 'yesterday' }, '{}', 400, 'invalid_value'],
+    ['an invalid extension name', { ...chatHeaders(), 'ce-not_valid': 'x' }, '{}', 400, 'invalid_extension_name'],
+    ['an empty body', {}, '', 400, 'empty_body'],
+    ['a wrong content type', { 'content-type': 'text/html' }, '<p>hi</p>', 415, 'not_cloudevent'],
+    ['a structured body that is not JSON', { 'content-type': 'application/cloudevents+json' }, '{]', 400, 'malformed_json'],
+    ['a chat message without text', chatHeaders(), '{"txt":"x"}', 400, 'invalid_chat_message'],
+  ])('answers %s with a problem body, and keeps serving', async (_, headers, body, status, code) => {
+    const res = await fetch(`${pod.url}/`, { method: 'POST', headers: JSON.parse(JSON.stringify(headers)), body });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await jsonOf(res)).toMatchObject({ type: `urn:knbot:problem:${code}`, title: expect.any(String), status, detail: expect.any(String) });
+    expect((await fetch(`${pod.url}/`, chat('still up'))).status).toBe(200);
+  });
+
+  it('logs a bad request once, without its text', async () => {
+    const before = pod.logs().length;
+    await fetch(`${pod.url}/`, { method: 'POST', headers: { ...chatHeaders('secret-id'), 'ce-time': 'nope' }, body: '{"text":"my secret message"}' });
+    await waitFor(() => pod.logs().length > before, 'a log line');
+    const lines = pod.logs().slice(before);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'warn', code: 'invalid_value', status: 400 });
+    expect(pod.output()).not.toContain('my secret message');
+  });
+
+  it('answers 404 and 405 with problems', async () => {
+    expect((await fetch(`${pod.url}/nope`)).status).toBe(404);
+    const res = await fetch(`${pod.url}/`);
+    expect([res.status, res.headers.get('allow')]).toEqual([405, 'POST']);
+  });
+});
+
+describe('limits', () => {
+  let pod: Pod;
+  beforeAll(async () => {
+    pod = await startPod(fixture('slow'), { KNBOT_MAX_BODY_BYTES: '1000', KNBOT_BODY_TIMEOUT_MS: '300', KNBOT_CONTAINER_CONCURRENCY: '2' });
+    await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+  });
+  afterAll(() => pod.stop());
+
+  it('answers a body past the limit with 413, declared or streamed', async () => {
+    const big = JSON.stringify({ text: 'x'.repeat(2000) });
+    const declared = await fetch(`${pod.url}/`, { method: 'POST', headers: chatHeaders(), body: big });
+    expect([declared.status, (await jsonOf(declared)).type]).toEqual([413, 'urn:knbot:problem:body_too_large']);
+    const streamed = await fetch(`${pod.url}/`, {
+      method: 'POST',
+      headers: chatHeaders(),
+      body: new ReadableStream({ start: (c) => { c.enqueue(new TextEncoder().encode(big)); c.close(); } }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+  });
+
+  it('answers a client that sends its body too slowly with 408', async () => {
+    const socket = connect(pod.port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.write(`POST / HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\nce-source: /s\r\nce-type: t\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"te`);
+    await waitFor(() => answer.includes('\r\n\r\n{'), 'an answer', 5000);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"type":"urn:knbot:problem:body_timeout"');
+  });
+
+  it('answers past the concurrency limit with 503 and Retry-After', async () => {
+    const slow = [fetch(`${pod.url}/`, chat('600', 'a')), fetch(`${pod.url}/`, chat('600', 'b'))];
+    await waitFor(async () => /knbot_inflight_requests\{bot="slow"\} 2/.test(await (await fetch(`${pod.url}/metrics`)).text()), 'two in flight');
+    const over = await fetch(`${pod.url}/`, chat('1', 'c'));
+    expect([over.status, over.headers.get('retry-after'), (await jsonOf(over)).type]).toEqual([503, '1', 'urn:knbot:problem:overloaded']);
+    expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
+  });
+});
+
+describe('the bot API', () => {
+  let pod: Pod;
+  let sink: ReturnType<typeof createServer>;
+  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+  beforeAll(async () => {
+    sink = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d)).on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}/`;
+    pod = await startPod(fixture('kitchen'), { K_SINK: sinkUrl, K_CE_OVERRIDES: '{"extensions":{"origin":"kitchen-pod"}}' });
+    await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+  });
+  afterAll(async () => {
+    await pod.stop();
+    sink.close();
+  });
+
+  const say = async (text: string, conversation = 'c1') => {
+    const res = await fetch(`${pod.url}/v1/chat`, { method: 'POST', body: JSON.stringify({ conversation, text }) });
+    return { status: res.status, body: await jsonOf(res) };
+  };
+
+  it('keeps session state per conversation across turns', async () => {
+    expect((await say('x', 'session-a')).body).toMatchObject({ text: 'count 1', buttons: ['a', 'b'] });
+    expect((await say('x', 'session-a')).body.text).toBe('count 2');
+    expect((await say('x', 'session-b')).body.text).toBe('count 1');
+  });
+
+  it('serializes the turns of one conversation', async () => {
+    const texts = await Promise.all(Array.from({ length: 10 }, () => say('x', 'serial').then((r) => r.body.text as string)));
+    expect(texts.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `count ${i + 1}`).sort());
+  });
+
+  it('gives the bot its bot.yaml config and run.envs', async () => {
+    expect((await say('config')).body.text).toBe('hello from bot.yaml');
+    expect((await say('env')).body.text).toBe('set');
+  });
+
+  it('emits to K_SINK with K_CE_OVERRIDES and continues the incoming trace', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await fetch(`${pod.url}/`, chat('emit', 'e1', { traceparent }));
+    expect(res.status).toBe(200);
+    const got = await waitFor(() => received.find((r) => r.headers['ce-type'] === 'test.emitted'), 'the emitted event');
+    expect(got.headers).toMatchObject({ 'ce-specversion': '1.0', 'ce-source': '/bots/kitchen', 'ce-origin': 'kitchen-pod', 'content-type': 'application/json' });
+    expect(got.headers['ce-traceparent']).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(JSON.parse(got.body)).toEqual({ from: 'e1' });
+    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/knbot_events_delivered_total\{result="ok",bot="kitchen"\} 1/);
+  });
+
+  it('answers 500 with a problem when the bot throws, and logs it', async () => {
+    const res = await fetch(`${pod.url}/`, chat('boom', 'b1'));
+    expect([res.status, (await jsonOf(res)).type]).toEqual([500, 'urn:knbot:problem:bot_error']);
+    await waitFor(() => pod.logs().some((l) => l.msg === 'bot failed'), 'the error log');
+  });
+
+  it('routes other events to onEvent: an event, data, or nothing', async () => {
+    const ev = (type: string) => ({ method: 'POST', headers: { ...chatHeaders('o1'), 'ce-type': type, 'ce-subject': 'sub' }, body: '{"n":1}' });
+    const pong = await fetch(`${pod.url}/`, ev('test.ping'));
+    expect([pong.status, pong.headers.get('ce-type'), pong.headers.get('ce-source'), await jsonOf(pong)]).toEqual([200, 'test.pong', '/kitchen', { n: 1 }]);
+    const data = await fetch(`${pod.url}/`, ev('test.data'));
+    expect([data.headers.get('ce-type'), data.headers.get('ce-subject'), await jsonOf(data)]).toEqual(['dev.knbot.event.reply', 'sub', { echoed: { n: 1 } }]);
+    expect((await fetch(`${pod.url}/`, ev('test.nothing'))).status).toBe(202);
+  });
+});
+
+describe('streaming', () => {
+  let pod: Pod;
+  beforeAll(async () => {
+    pod = await startPod(fixture('stream'));
+    await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+  });
+  afterAll(() => pod.stop());
+
+  it('sends each chunk as it is produced, then the whole reply', async () => {
+    const res = await fetch(`${pod.url}/v1/chat`, { method: 'POST', headers: { accept: 'text/event-stream' }, body: JSON.stringify({ conversation: 'c', text: 'go' }) });
+    const reader = res.body!.getReader();
+    const arrivals: [number, string][] = [];
+    const t0 = Date.now();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      arrivals.push([Date.now() - t0, new TextDecoder().decode(value)]);
+    }
+    const all = arrivals.map((a) => a[1]).join('');
+    expect(all.match(/event: chunk\ndata: (.*)\n/g)!.map((l) => JSON.parse(l.split('data: ')[1]!).text)).toEqual(['one ', 'two ', 'three']);
+    expect(all).toMatch(/event: reply\ndata: {"text":"one two three",/);
+    // The first chunk arrived well before the end: it was streamed, not buffered.
+    expect(arrivals.length).toBeGreaterThan(2);
+    expect(arrivals.at(-1)![0] - arrivals[0]![0]).toBeGreaterThan(150);
+  });
+
+  it('collects the stream into one reply event for CloudEvent callers', async () => {
+    const res = await fetch(`${pod.url}/`, chat('go'));
+    expect((await jsonOf(res)).text).toBe('one two three');
+  });
+});
+
+describe('readiness is gated on init', () => {
+  it('answers 503 on readiness and work until init is done, liveness 200 throughout', async () => {
+    const gate = join(mkdtempSync(join(tmpdir(), 'knbot-gate-')), 'open');
+    const pod = await startPod(fixture('gated'), { GATE_FILE: gate });
+    try {
+      expect((await fetch(`${pod.url}/health/readiness`)).status).toBe(503);
+      expect((await fetch(`${pod.url}/health/liveness`)).status).toBe(200);
+      expect((await fetch(`${pod.url}/`, chat('early'))).status).toBe(503);
+      writeFileSync(gate, '');
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.status === 200), 'readiness after init');
+      expect((await fetch(`${pod.url}/`, chat('late'))).status).toBe(200);
+    } finally {
+      await pod.stop();
+    }
+  });
+});
+
+describe('Knative func modules run unchanged', () => {
+  it('handle(context, cloudevent) returning a CloudEvent (CommonJS, cloudevents SDK)', async () => {
+    const pod = await startPod(fixture('func-event'));
+    try {
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+      const res = await fetch(`${pod.url}/`, { method: 'POST', headers: { ...chatHeaders('f1'), 'ce-type': 'com.example.in' }, body: '{"a":1}' });
+      expect([res.status, res.headers.get('ce-type'), res.headers.get('ce-source')]).toEqual([200, 'func.reply', '/func-event']);
+      expect(await jsonOf(res)).toEqual({ got: { a: 1 }, type: 'com.example.in', isCloudEvent: true });
+      const http = await fetch(`${pod.url}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"plain":true}' });
+      expect(await jsonOf(http)).toEqual({ message: 'no cloudevent', got: { plain: true } });
+    } finally {
+      await pod.stop();
+    }
+  });
+
+  it('handle(context, body) for HTTP (TypeScript, named export, init)', async () => {
+    const pod = await startPod(fixture('func-http'));
+    try {
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+      const res = await fetch(`${pod.url}/?name=kn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"b":2}' });
+      expect([res.status, res.headers.get('x-func')]).toEqual([201, 'yes']);
+      expect(await jsonOf(res)).toEqual({ query: { name: 'kn' }, body: { b: 2 }, started: true, method: 'POST' });
+      expect((await fetch(`${pod.url}/anything`)).status).toBe(204);
+    } finally {
+      await pod.stop();
+    }
+  });
+});
