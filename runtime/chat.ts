@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CloudEvent } from '../eventing/index.ts';
 import type { ChatMessage, MessageResult, Reply, ReplyChunk } from './bot.ts';
+import { type MaybePromise, andThen } from './maybe.ts';
 import { HttpProblem } from './problem.ts';
 
 export const MESSAGE_RECEIVED = 'dev.knbot.chat.message.received';
@@ -81,29 +82,29 @@ function chunkText(chunk: unknown): string {
 
 /**
  * Turns what `onMessage` returned into one reply, passing each streamed piece to `onChunk` as it is
- * produced. `undefined` when the bot did not answer.
+ * produced. `undefined` when the bot did not answer. Synchronous for a whole reply without `onChunk`.
  */
-export async function collectReply(result: MessageResult, onChunk?: (text: string) => void | Promise<void>): Promise<Reply | undefined> {
+export function collectReply(result: MessageResult, onChunk?: (text: string) => MaybePromise<void>): MaybePromise<Reply | undefined> {
   if (result === undefined || result === null) return undefined;
-  if (typeof result === 'string') {
-    await onChunk?.(result);
-    return { text: result };
-  }
-  if (isIterable(result)) {
-    let text = '';
-    for await (const chunk of result as AsyncIterable<unknown>) {
-      const piece = chunkText(chunk);
-      if (piece === '') continue;
-      text += piece;
-      await onChunk?.(piece);
-    }
-    return { text };
-  }
-  if (typeof result === 'object' && typeof (result as Reply).text === 'string') {
-    await onChunk?.((result as Reply).text);
-    return result as Reply;
-  }
+  if (typeof result === 'string') return whole({ text: result }, onChunk);
+  if (isIterable(result)) return collectStream(result, onChunk);
+  if (typeof result === 'object' && typeof (result as Reply).text === 'string') return whole(result as Reply, onChunk);
   throw new TypeError('onMessage must return a string, a {text} reply, an iterable of chunks, or nothing');
+}
+
+function whole(reply: Reply, onChunk?: (text: string) => MaybePromise<void>): MaybePromise<Reply> {
+  return onChunk ? andThen(onChunk(reply.text), () => reply) : reply;
+}
+
+async function collectStream(result: AsyncIterable<unknown> | Iterable<unknown>, onChunk?: (text: string) => MaybePromise<void>): Promise<Reply> {
+  let text = '';
+  for await (const chunk of result) {
+    const piece = chunkText(chunk);
+    if (piece === '') continue;
+    text += piece;
+    if (onChunk) await onChunk(piece);
+  }
+  return { text };
 }
 
 /** Validates the JSON of `POST /v1/chat`: `{conversation, text, user?}`. */

@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { CloudEvent } from '../eventing/index.ts';
+import { type CloudEvent, encodeBinary } from '../eventing/index.ts';
 import type { FuncModule } from './load.ts';
 import type { Logger } from './log.ts';
 
@@ -122,4 +122,23 @@ function httpResult(out: unknown): FuncResult {
     return { kind: 'http', status, headers, body: JSON.stringify(o.body) };
   }
   return { kind: 'http', status, headers, body: JSON.stringify(out) };
+}
+
+/** Answers a request with what a func handler returned: a binary-mode event, or its HTTP response. */
+export async function answerFunc(func: FuncModule, req: IncomingMessage, res: ServerResponse, body: Buffer, event: CloudEvent | undefined, log: Logger): Promise<void> {
+  const out = await invokeFunc(func, req, body, event, log);
+  if (out.kind === 'event') {
+    const msg = encodeBinary(out.event);
+    return void res.writeHead(200, msg.headers).end(msg.body);
+  }
+  res.writeHead(out.status, out.headers).end(out.body);
+}
+
+/** One event of a batch through a func handler: only a returned CloudEvent has a place in the reply batch. */
+export async function funcEvent(func: FuncModule, req: IncomingMessage, body: Buffer, event: CloudEvent, log: Logger): Promise<CloudEvent | undefined> {
+  const out = await invokeFunc(func, req, body, event, log);
+  if (out.kind === 'event') return out.event;
+  if (out.status >= 400) throw new Error(`function answered ${out.status}`);
+  if (out.status !== 204) log.warn('func handler returned data, not a CloudEvent, inside a batch: dropped', { type: event.type });
+  return undefined;
 }

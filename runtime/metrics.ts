@@ -19,8 +19,7 @@ export class PodMetrics implements BotMetrics {
   readonly coldStart: Gauge;
   readonly initDuration: Gauge;
   readonly delivered: Counter<'result'>;
-  readonly #byKey = new Map<string, { inc(): void }>();
-  readonly #timers = new Map<string, { observe(v: number): void }>();
+  readonly #routes = new Map<string, { timer: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
 
   constructor(bot: string) {
     this.registry.setDefaultLabels({ bot });
@@ -40,15 +39,14 @@ export class PodMetrics implements BotMetrics {
     this.delivered = new Counter({ name: 'knbot_events_delivered_total', help: 'Events sent to K_SINK, by result.', labelNames: ['result'], registers });
   }
 
-  /** Counts one answered request; label children are cached, the hot path only increments. */
+  /** Counts one answered request; label children are made once, the hot path only increments. */
   observe(route: string, code: number, seconds: number): void {
-    const key = `${route} ${code}`;
-    let counter = this.#byKey.get(key);
-    if (!counter) this.#byKey.set(key, (counter = this.requests.labels(route, String(code))));
+    let r = this.#routes.get(route);
+    if (!r) this.#routes.set(route, (r = { timer: this.duration.labels(route), codes: new Map() }));
+    let counter = r.codes.get(code);
+    if (!counter) r.codes.set(code, (counter = this.requests.labels(route, String(code))));
     counter.inc();
-    let timer = this.#timers.get(route);
-    if (!timer) this.#timers.set(route, (timer = this.duration.labels(route)));
-    timer.observe(seconds);
+    r.timer.observe(seconds);
   }
 
   counter(name: string, help: string, labelNames: string[] = []): Counter<string> {

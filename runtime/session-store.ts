@@ -1,10 +1,12 @@
+import { type MaybePromise, isPromiseLike } from './maybe.ts';
+
 /**
  * Where conversation state lives (DESIGN §4.3). State is read before a turn and written after it, so
  * a store can sit outside the pod; this in-memory one serves a single process.
  */
 export interface SessionStore {
-  load(conversation: string): Promise<Record<string, unknown>>;
-  save(conversation: string, state: Record<string, unknown>): Promise<void>;
+  load(conversation: string): MaybePromise<Record<string, unknown>>;
+  save(conversation: string, state: Record<string, unknown>): MaybePromise<void>;
   close?(): Promise<void>;
 }
 
@@ -21,13 +23,13 @@ export class MemorySessionStore implements SessionStore {
     this.#now = options.now ?? Date.now;
   }
 
-  async load(conversation: string): Promise<Record<string, unknown>> {
+  load(conversation: string): Record<string, unknown> {
     const entry = this.#entries.get(conversation);
     if (!entry || this.#now() - entry.at > this.#ttlMs) return {};
     return JSON.parse(entry.state) as Record<string, unknown>;
   }
 
-  async save(conversation: string, state: Record<string, unknown>): Promise<void> {
+  save(conversation: string, state: Record<string, unknown>): void {
     this.#entries.delete(conversation);
     // Stored as JSON, as any shared store would: what a bot keeps must survive serialization.
     this.#entries.set(conversation, { state: JSON.stringify(state), at: this.#now() });
@@ -35,21 +37,31 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
-/** Runs tasks one after another per key (the `queue` turn policy); different keys run in parallel. */
+/**
+ * Runs tasks one after another per key (the `queue` turn policy); different keys run in parallel. A
+ * task that finishes synchronously with nothing queued before it never touches a promise.
+ */
 export class KeyedQueue {
   readonly #tails = new Map<string, Promise<unknown>>();
 
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  run<T>(key: string, task: () => MaybePromise<T>): MaybePromise<T> {
     const previous = this.#tails.get(key);
-    const result = previous ? previous.then(task, task) : task();
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(key, tail);
-    void tail.then(() => {
+    if (previous) return this.#track(key, previous.then(task, task));
+    const result = task();
+    return isPromiseLike(result) ? this.#track(key, result as Promise<T>) : result;
+  }
+
+  /** How many keys have a turn running or queued. */
+  get size(): number {
+    return this.#tails.size;
+  }
+
+  #track<T>(key: string, result: Promise<T>): Promise<T> {
+    const settled = (): void => {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
+    };
+    const tail: Promise<unknown> = result.then(settled, settled);
+    this.#tails.set(key, tail);
     return result;
   }
 }

@@ -1,0 +1,110 @@
+import { ROOT_CONTEXT, type Span, type Tracer, context as otelContext, trace } from '@opentelemetry/api';
+import type { CloudEvent } from '../eventing/index.ts';
+import type { EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
+import type { ServeConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
+import type { PodMetrics } from './metrics.ts';
+import { KeyedQueue, type SessionStore } from './session-store.ts';
+import { completeEvent, sendToSink } from './sink.ts';
+import { formatTraceparent } from './tracing.ts';
+import type { Work } from './work.ts';
+
+/** What every turn of the pod shares. */
+export interface TurnDeps {
+  config: ServeConfig;
+  log: Logger;
+  metrics: PodMetrics;
+  tracer: Tracer;
+  sessions: SessionStore;
+  /** Aborted when the pod gives up on in-flight work (drain timeout). */
+  stop: AbortSignal;
+}
+
+const INVALID_TRACE = '00000000000000000000000000000000';
+
+/** The `ctx` of one turn. Its session is made when the bot first asks for it, and saved only then. */
+class Turn implements TurnContext {
+  readonly event: CloudEvent | undefined;
+  readonly key: string;
+  #deps: TurnDeps;
+  #work: Work;
+  #span: Span;
+  #state: Record<string, unknown>;
+  #session: Session | undefined;
+
+  constructor(deps: TurnDeps, key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined) {
+    this.#deps = deps;
+    this.key = key;
+    this.#state = state;
+    this.#work = work;
+    this.#span = span;
+    this.event = event;
+  }
+
+  get bot() { return this.#deps.config.name; }
+  get config() { return this.#deps.config.config; }
+  get log() { return this.#deps.log; }
+  get metrics() { return this.#deps.metrics; }
+  get tracer() { return this.#deps.tracer; }
+
+  get signal(): AbortSignal {
+    return AbortSignal.any([this.#work.signal, this.#deps.stop]);
+  }
+
+  get session(): Session {
+    return (this.#session ??= { id: this.key, state: this.#state });
+  }
+
+  get touched(): boolean {
+    return this.#session !== undefined;
+  }
+
+  async emit(partial: EmitEvent): Promise<void> {
+    const { config, metrics } = this.#deps;
+    const event = completeEvent(partial, { overrides: config.ceOverrides, source: config.source });
+    const sc = this.#span.spanContext();
+    if (event.traceparent === undefined && sc.traceId !== INVALID_TRACE) event.traceparent = formatTraceparent(sc);
+    try {
+      await sendToSink(event, { url: config.sink, overrides: config.ceOverrides, source: config.source, timeoutMs: config.timeoutMs }, this.#work.signal);
+      metrics.delivered.labels('ok').inc();
+    } catch (err) {
+      metrics.delivered.labels('error').inc();
+      throw err;
+    }
+  }
+}
+
+/**
+ * Runs turns (DESIGN §4.3): one conversation's turns in order, its session loaded before a turn and
+ * saved after it, the bot's code inside the turn's span. Synchronous all the way when the bot answers
+ * synchronously and the store is in memory.
+ */
+export class Turns {
+  readonly #deps: TurnDeps;
+  readonly #queue = new KeyedQueue();
+
+  constructor(deps: TurnDeps) {
+    this.#deps = deps;
+  }
+
+  initContext(): InitContext {
+    const { config, log, metrics, tracer, stop } = this.#deps;
+    return { bot: config.name, config: config.config, log, metrics, tracer, signal: stop };
+  }
+
+  run<T>(key: string, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
+    return this.#queue.run(key, () => andThen(this.#deps.sessions.load(key), (state) => this.#exec(key, state, work, span, event, fn)));
+  }
+
+  #exec<T>(key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
+    const turn = new Turn(this.#deps, key, state, work, span, event);
+    const out = otelContext.with(trace.setSpan(ROOT_CONTEXT, span), fn, undefined, turn);
+    return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value)) : this.#save(turn, out as T);
+  }
+
+  #save<T>(turn: Turn, value: T): MaybePromise<T> {
+    if (!turn.touched) return value;
+    return andThen(this.#deps.sessions.save(turn.key, turn.session.state), () => value);
+  }
+}
