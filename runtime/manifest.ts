@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { CORE_SCHEMA, load } from 'js-yaml';
 
 /**
  * What the pod server reads from a bot's `bot.yaml` (func.yaml field names; knbot's own under `bot:`).
@@ -48,7 +48,7 @@ export async function readPodManifest(dir: string, fallbackName: string): Promis
 export function parsePodManifest(text: string, file: string): PodManifest {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = load(text, { schema: CORE_SCHEMA, filename: file });
   } catch (e) {
     throw new ManifestError(file, '(document)', `not valid YAML: ${(e as Error).message}`);
   }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { FAILSAFE_SCHEMA, loadAll } from 'js-yaml';
 import { type CloudEvent, decodeHttp, encodeBinary, encodeStructured } from '../../eventing/index.ts';
 import { sharedDir } from '../shared.ts';
 
@@ -89,9 +89,7 @@ interface YamlEvent {
 
 function loadYaml(file: string): YamlEvent[] {
   // Every scalar a string (1.0 stays "1.0"), as the conformance tool reads them.
-  return parseAllDocuments(readFileSync(join(shared!, 'cloudevents/conformance', file), 'utf8'), { schema: 'failsafe' })
-    .map((d) => d.toJS() as YamlEvent)
-    .filter(Boolean);
+  return (loadAll(readFileSync(join(shared!, 'cloudevents/conformance', file), 'utf8'), null, { schema: FAILSAFE_SCHEMA }) as YamlEvent[]).filter(Boolean);
 }
 
 function attributesOf(y: YamlEvent): Record<string, string> {
