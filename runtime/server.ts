@@ -1,6 +1,6 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import {
   BATCH_CONTENT_TYPE,
   type CloudEvent,
@@ -23,7 +23,7 @@ import type { PodMetrics } from './metrics.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
 import { completeEvent } from './sink.ts';
-import { parentContext } from './tracing.ts';
+import { Tracing, failSpan } from './tracing.ts';
 import { Turns } from './turn.ts';
 import { Work } from './work.ts';
 
@@ -43,13 +43,12 @@ export class PodServer {
   readonly #log: Logger;
   readonly #metrics: PodMetrics;
   readonly #sessions: SessionStore;
-  readonly #tracer = trace.getTracer('knbot');
+  readonly #tracing: Tracing;
   readonly #turns: Turns;
   readonly #server: Server;
   readonly #bodies = new Set<PendingBody>();
   readonly #work = new Set<Work>();
   readonly #stop = new AbortController();
-  readonly #spanOptions: { kind: SpanKind; attributes: Record<string, string> };
   #sweeper: NodeJS.Timeout | undefined;
   #ready = false;
   #draining: Promise<void> | undefined;
@@ -61,8 +60,8 @@ export class PodServer {
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#sessions = deps.sessions;
-    this.#spanOptions = { kind: SpanKind.SERVER, attributes: { 'knbot.bot': config.name } };
-    this.#turns = new Turns({ config, log: deps.log, metrics: deps.metrics, tracer: this.#tracer, sessions: deps.sessions, stop: this.#stop.signal });
+    this.#tracing = new Tracing({ 'knbot.bot': config.name });
+    this.#turns = new Turns({ config, log: deps.log, metrics: deps.metrics, tracing: this.#tracing, sessions: deps.sessions, stop: this.#stop.signal });
     // Node's own request timeout is the backstop behind the sweeper's body timeout.
     this.#server = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.bodyTimeoutMs + 5_000 }, (req, res) => this.#onRequest(req, res));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -224,7 +223,7 @@ export class PodServer {
   }
 
   #span(name: string, traceparent: unknown): Span {
-    return this.#tracer.startSpan(name, this.#spanOptions, parentContext(traceparent));
+    return this.#tracing.start(name, traceparent);
   }
 
   /** `POST /`: read, decode, dispatch each event, answer; synchronous when the bot is. */
@@ -390,12 +389,6 @@ function answerOne(res: ServerResponse, reply: CloudEvent | undefined): void {
   const msg = encodeBinary(reply);
   msg.headers['content-length'] = String(msg.body.length);
   res.writeHead(200, msg.headers).end(msg.body);
-}
-
-function failSpan(span: Span, err: unknown): void {
-  span.recordException(err as Error);
-  span.setStatus({ code: SpanStatusCode.ERROR });
-  span.end();
 }
 
 function chatAnswer(key: string, msg: ChatMessage, reply: Reply | undefined): Record<string, unknown> {

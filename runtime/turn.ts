@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, type Span, type Tracer, context as otelContext, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { CloudEvent } from '../eventing/index.ts';
 import type { EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
 import type { ServeConfig } from './config.ts';
@@ -7,7 +7,7 @@ import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
 import { KeyedQueue, type SessionStore } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
-import { formatTraceparent } from './tracing.ts';
+import { type Tracing, formatTraceparent } from './tracing.ts';
 import type { Work } from './work.ts';
 
 /** What every turn of the pod shares. */
@@ -15,7 +15,7 @@ export interface TurnDeps {
   config: ServeConfig;
   log: Logger;
   metrics: PodMetrics;
-  tracer: Tracer;
+  tracing: Tracing;
   sessions: SessionStore;
   /** Aborted when the pod gives up on in-flight work (drain timeout). */
   stop: AbortSignal;
@@ -46,7 +46,7 @@ class Turn implements TurnContext {
   get config() { return this.#deps.config.config; }
   get log() { return this.#deps.log; }
   get metrics() { return this.#deps.metrics; }
-  get tracer() { return this.#deps.tracer; }
+  get tracer() { return this.#deps.tracing.tracer; }
 
   get signal(): AbortSignal {
     return AbortSignal.any([this.#work.signal, this.#deps.stop]);
@@ -89,8 +89,17 @@ export class Turns {
   }
 
   initContext(): InitContext {
-    const { config, log, metrics, tracer, stop } = this.#deps;
-    return { bot: config.name, config: config.config, log, metrics, tracer, signal: stop };
+    const { config, log, metrics, tracing, stop } = this.#deps;
+    return {
+      bot: config.name,
+      config: config.config,
+      log,
+      metrics,
+      get tracer() {
+        return tracing.tracer;
+      },
+      signal: stop,
+    };
   }
 
   run<T>(key: string, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
@@ -99,7 +108,7 @@ export class Turns {
 
   #exec<T>(key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
     const turn = new Turn(this.#deps, key, state, work, span, event);
-    const out = otelContext.with(trace.setSpan(ROOT_CONTEXT, span), fn, undefined, turn);
+    const out = this.#deps.tracing.within(span, fn, turn);
     return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value)) : this.#save(turn, out as T);
   }
 

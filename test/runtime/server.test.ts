@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECHO, type Pod, chatHeaders, fixture, jsonOf, startPod, waitFor } from '../pod.ts';
+import { ROOT } from '../shared.ts';
 
 const chat = (text: string, id = 'm1', extra: Record<string, string> = {}) => ({ method: 'POST', headers: chatHeaders(id, extra), body: JSON.stringify({ text }) });
 
@@ -205,6 +206,37 @@ describe('the bot API', () => {
     const data = await fetch(`${pod.url}/`, ev('test.data'));
     expect([data.headers.get('ce-type'), data.headers.get('ce-subject'), await jsonOf(data)]).toEqual(['dev.knbot.event.reply', 'sub', { echoed: { n: 1 } }]);
     expect((await fetch(`${pod.url}/`, ev('test.nothing'))).status).toBe(202);
+  });
+});
+
+describe('tracing with an OpenTelemetry SDK registered', () => {
+  it('makes a server span under the incoming traceparent, parents the bot\'s spans on it, and propagates it', async () => {
+    const spans = join(mkdtempSync(join(tmpdir(), 'knbot-spans-')), 'spans.jsonl');
+    const events: IncomingMessage['headers'][] = [];
+    const sink = createServer((req, res) => void req.resume().on('end', () => (events.push(req.headers), res.writeHead(202).end())));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const pod = await startPod(fixture('kitchen'), {
+      NODE_OPTIONS: `--import ${join(ROOT, 'test', 'fixtures', 'otel-setup.mjs')}`,
+      KNBOT_TEST_SPANS: spans,
+      K_SINK: `http://127.0.0.1:${(sink.address() as { port: number }).port}/`,
+    });
+    try {
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+      const res = await fetch(`${pod.url}/`, chat('emit', 't1', { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }));
+      expect(res.status).toBe(200);
+      const lines = await waitFor(() => {
+        const text = existsSync(spans) ? readFileSync(spans, 'utf8') : '';
+        const all = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+        return all.length >= 2 && all;
+      }, 'two spans');
+      const server = lines.find((l) => l.name === 'dev.knbot.chat.message.received')!;
+      expect(server).toMatchObject({ kind: 1, traceId: '0af7651916cd43dd8448eb211c80319c', parentSpanId: 'b7ad6b7169203331', attributes: { 'knbot.bot': 'kitchen' } });
+      expect(lines.find((l) => l.name === 'kitchen.emit')).toMatchObject({ traceId: server.traceId, parentSpanId: server.spanId });
+      expect(events[0]!['ce-traceparent']).toBe(`00-0af7651916cd43dd8448eb211c80319c-${server.spanId}-01`);
+    } finally {
+      await pod.stop();
+      sink.close();
+    }
   });
 });
 
