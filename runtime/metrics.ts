@@ -1,4 +1,12 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+// The pod's metrics (DESIGN §8) on a prom-client registry. prom-client is loaded off the start-up path:
+// when the bot or a scrape first needs it, or once the pod is ready and idle. Requests answered before
+// that are kept as a count per (route, code) and a list of durations, and counted in when it loads.
+
+type Prom = typeof import('prom-client');
+const require = createRequire(import.meta.url);
 
 /** What a bot's code may do with metrics: its own counters, gauges and histograms on the pod's registry. */
 export interface BotMetrics {
@@ -9,55 +17,135 @@ export interface BotMetrics {
 }
 
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Durations kept while prom-client is not loaded; past this many it loads at once. */
+const MAX_PENDING = 4096;
 
-/** The pod's metrics (DESIGN §8), labelled with the bot's name, plus Node's process metrics. */
+interface Loaded {
+  registry: Registry;
+  requests: Counter<'route' | 'code'>;
+  duration: Histogram<'route'>;
+  delivered: Counter<'result'>;
+  routes: Map<string, { timer: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>;
+}
+
 export class PodMetrics implements BotMetrics {
-  readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'code'>;
-  readonly duration: Histogram<'route'>;
-  readonly inflight: Gauge;
-  readonly coldStart: Gauge;
-  readonly initDuration: Gauge;
-  readonly delivered: Counter<'result'>;
-  readonly #routes = new Map<string, { timer: { observe(v: number): void }; codes: Map<number, { inc(): void }> }>();
+  readonly #bot: string;
+  readonly #inflight: () => number;
+  #loaded: Loaded | undefined;
+  #pending: { route: string; code: number; seconds: number }[] = [];
+  #pendingDelivered = { ok: 0, error: 0 };
+  #coldStart: number | undefined;
+  #initDuration: number | undefined;
 
-  constructor(bot: string) {
-    this.registry.setDefaultLabels({ bot });
-    collectDefaultMetrics({ register: this.registry });
-    const registers = [this.registry];
-    this.requests = new Counter({ name: 'knbot_requests_total', help: 'Requests answered, by route and status code.', labelNames: ['route', 'code'], registers });
-    this.duration = new Histogram({
-      name: 'knbot_request_duration_seconds',
-      help: 'Time from request to the end of the response, by route.',
-      labelNames: ['route'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.inflight = new Gauge({ name: 'knbot_inflight_requests', help: 'Requests being handled now (health and metrics excluded).', registers });
-    this.coldStart = new Gauge({ name: 'knbot_cold_start_seconds', help: 'Seconds from process start until ready.', registers });
-    this.initDuration = new Gauge({ name: 'knbot_init_duration_seconds', help: "Seconds the bot's init took.", registers });
-    this.delivered = new Counter({ name: 'knbot_events_delivered_total', help: 'Events sent to K_SINK, by result.', labelNames: ['result'], registers });
+  /** `inflight` is read at scrape time: nothing is counted up and down per request. */
+  constructor(bot: string, inflight: () => number) {
+    this.#bot = bot;
+    this.#inflight = inflight;
   }
 
-  /** Counts one answered request; label children are made once, the hot path only increments. */
+  get loaded(): boolean {
+    return this.#loaded !== undefined;
+  }
+
+  get registry(): Registry {
+    return this.load().registry;
+  }
+
+  set coldStartSeconds(v: number) {
+    this.#coldStart = v;
+  }
+
+  set initDurationSeconds(v: number) {
+    this.#initDuration = v;
+  }
+
+  /** Counts one answered request. */
   observe(route: string, code: number, seconds: number): void {
-    let r = this.#routes.get(route);
-    if (!r) this.#routes.set(route, (r = { timer: this.duration.labels(route), codes: new Map() }));
+    const m = this.#loaded;
+    if (!m) {
+      this.#pending.push({ route, code, seconds });
+      if (this.#pending.length >= MAX_PENDING) this.load();
+      return;
+    }
+    let r = m.routes.get(route);
+    if (!r) m.routes.set(route, (r = { timer: m.duration.labels(route), codes: new Map() }));
     let counter = r.codes.get(code);
-    if (!counter) r.codes.set(code, (counter = this.requests.labels(route, String(code))));
+    if (!counter) r.codes.set(code, (counter = m.requests.labels(route, String(code))));
     counter.inc();
     r.timer.observe(seconds);
   }
 
+  /** Counts one event sent to K_SINK. */
+  delivered(result: 'ok' | 'error'): void {
+    if (this.#loaded) this.#loaded.delivered.labels(result).inc();
+    else this.#pendingDelivered[result]++;
+  }
+
+  /** Loads prom-client and makes the registry (once); what was counted before is counted in. */
+  load(): Loaded {
+    if (this.#loaded) return this.#loaded;
+    const prom = require('prom-client') as Prom;
+    const registry = new prom.Registry();
+    registry.setDefaultLabels({ bot: this.#bot });
+    prom.collectDefaultMetrics({ register: registry });
+    const registers = [registry];
+    const self = this;
+    const m: Loaded = {
+      registry,
+      requests: new prom.Counter({ name: 'knbot_requests_total', help: 'Requests answered, by route and status code.', labelNames: ['route', 'code'], registers }),
+      duration: new prom.Histogram({
+        name: 'knbot_request_duration_seconds',
+        help: 'Time from request to the end of the response, by route.',
+        labelNames: ['route'],
+        buckets: DURATION_BUCKETS,
+        registers,
+      }),
+      delivered: new prom.Counter({ name: 'knbot_events_delivered_total', help: 'Events sent to K_SINK, by result.', labelNames: ['result'], registers }),
+      routes: new Map(),
+    };
+    new prom.Gauge({
+      name: 'knbot_inflight_requests',
+      help: 'Requests being handled now (health and metrics excluded).',
+      registers,
+      collect() {
+        this.set(self.#inflight());
+      },
+    });
+    const settable = (name: string, help: string, read: () => number | undefined) =>
+      new prom.Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const v = read();
+          if (v !== undefined) this.set(v);
+        },
+      });
+    settable('knbot_cold_start_seconds', 'Seconds from process start until ready.', () => this.#coldStart);
+    settable('knbot_init_duration_seconds', "Seconds the bot's init took.", () => this.#initDuration);
+    this.#loaded = m;
+    for (const p of this.#pending) this.observe(p.route, p.code, p.seconds);
+    this.#pending = [];
+    if (this.#pendingDelivered.ok) m.delivered.labels('ok').inc(this.#pendingDelivered.ok);
+    if (this.#pendingDelivered.error) m.delivered.labels('error').inc(this.#pendingDelivered.error);
+    return m;
+  }
+
   counter(name: string, help: string, labelNames: string[] = []): Counter<string> {
-    return (this.registry.getSingleMetric(name) as Counter<string>) ?? new Counter({ name, help, labelNames, registers: [this.registry] });
+    const { registry } = this.load();
+    const prom = require('prom-client') as Prom;
+    return (registry.getSingleMetric(name) as Counter<string>) ?? new prom.Counter({ name, help, labelNames, registers: [registry] });
   }
 
   gauge(name: string, help: string, labelNames: string[] = []): Gauge<string> {
-    return (this.registry.getSingleMetric(name) as Gauge<string>) ?? new Gauge({ name, help, labelNames, registers: [this.registry] });
+    const { registry } = this.load();
+    const prom = require('prom-client') as Prom;
+    return (registry.getSingleMetric(name) as Gauge<string>) ?? new prom.Gauge({ name, help, labelNames, registers: [registry] });
   }
 
   histogram(name: string, help: string, labelNames: string[] = [], buckets = DURATION_BUCKETS): Histogram<string> {
-    return (this.registry.getSingleMetric(name) as Histogram<string>) ?? new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
+    const { registry } = this.load();
+    const prom = require('prom-client') as Prom;
+    return (registry.getSingleMetric(name) as Histogram<string>) ?? new prom.Histogram({ name, help, labelNames, buckets, registers: [registry] });
   }
 }

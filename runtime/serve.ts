@@ -17,7 +17,9 @@ export interface RunningPod {
 export async function startPod(dir: string, config: ServeConfig, sessions: SessionStore = new MemorySessionStore()): Promise<RunningPod> {
   const log = createLogger(config.log, { bot: config.name });
   const module = await loadBotModule(dir);
-  const server = new PodServer(config, module, { log, metrics: new PodMetrics(config.name), sessions });
+  // Read at scrape time, after the server exists.
+  const metrics: PodMetrics = new PodMetrics(config.name, (): number => server.inflight);
+  const server: PodServer = new PodServer(config, module, { log, metrics, sessions });
   const port = await server.start();
   log.info('listening', { port, module: module.kind, concurrency: config.containerConcurrency });
   const initialized = server.init();

@@ -67,9 +67,9 @@ class Turn implements TurnContext {
     if (event.traceparent === undefined && sc.traceId !== INVALID_TRACE) event.traceparent = formatTraceparent(sc);
     try {
       await sendToSink(event, { url: config.sink, overrides: config.ceOverrides, source: config.source, timeoutMs: config.timeoutMs }, this.#work.signal);
-      metrics.delivered.labels('ok').inc();
+      metrics.delivered('ok');
     } catch (err) {
-      metrics.delivered.labels('error').inc();
+      metrics.delivered('error');
       throw err;
     }
   }
