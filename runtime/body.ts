@@ -3,6 +3,7 @@ import { HttpProblem } from './problem.ts';
 
 /** A body being read: the server's sweeper fails it when the client is too slow. */
 export interface PendingBody {
+  /** On the performance.now() clock. */
   deadline: number;
   fail(problem: HttpProblem): void;
 }
@@ -22,7 +23,7 @@ class BodyReader implements PendingBody {
   #finished = false;
 
   constructor(req: IncomingMessage, limit: number, timeoutMs: number, track: Set<PendingBody>, done: Done) {
-    this.deadline = Date.now() + timeoutMs;
+    this.deadline = performance.now() + timeoutMs;
     this.#limit = limit;
     this.#track = track;
     this.#done = done;

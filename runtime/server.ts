@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import type { Span } from '@opentelemetry/api';
 import {
   BATCH_CONTENT_TYPE,
@@ -153,7 +152,7 @@ export class PodServer {
   }
 
   #sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const b of this.#bodies) if (now > b.deadline) b.fail(bodyTimeout(this.#config.bodyTimeoutMs));
     for (const w of this.#work) {
       if (now <= w.deadline || w.timedOut) continue;
@@ -211,7 +210,7 @@ export class PodServer {
       return sendProblem(res, new HttpProblem(503, 'overloaded', 'Over capacity', `more than ${cc} requests in flight`, { headers: { 'retry-after': '1' } }));
     }
     const started = performance.now();
-    const work = new Work(res, Date.now() + this.#config.timeoutMs);
+    const work = new Work(res, started + this.#config.timeoutMs);
     this.#work.add(work);
     res.on('close', () => {
       this.#work.delete(work);

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 
 /** One request being worked on: its deadline, for the sweeper, and its AbortSignal, made when first asked for. */
 export class Work {
+  /** On the performance.now() clock. */
   readonly deadline: number;
   readonly res: ServerResponse;
   timedOut = false;

@@ -23,7 +23,7 @@ export function encodeBinary(event: CloudEvent): HttpMessage {
   for (const name in event) {
     const v = event[name];
     if (v === undefined || name === 'data' || name === 'datacontenttype') continue;
-    headers[`ce-${name}`] = encodeHeaderValue(String(v));
+    headers[headerName(name)] = encodeHeaderValue(typeof v === 'string' ? v : String(v));
   }
   const ct = event.datacontenttype;
   if (ct !== undefined) headers['content-type'] = ct;
@@ -52,3 +52,14 @@ export function encodeBatch(events: readonly CloudEvent[]): HttpMessage {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+const headerNames = new Map<string, string>();
+/** `ce-<name>`, made once per attribute name: the same few names go out on every event. */
+function headerName(name: string): string {
+  let h = headerNames.get(name);
+  if (h === undefined) {
+    h = `ce-${name}`;
+    if (headerNames.size < 1024) headerNames.set(name, h);
+  }
+  return h;
+}
