@@ -6,7 +6,7 @@ import {
   CloudEventError,
   decodeHttp,
   encodeBatch,
-  encodeBinary,
+  encodeBinaryText,
   hasCloudEventHeaders,
   validateCloudEvent,
 } from '../eventing/index.ts';
@@ -403,9 +403,9 @@ function health(res: ServerResponse, ok: boolean, why: string): void {
 function answerOne(res: ServerResponse, reply: CloudEvent | undefined): void {
   if (res.headersSent) return;
   if (!reply) return void res.writeHead(202, NO_CONTENT).end();
-  const msg = encodeBinary(reply);
-  msg.headers['content-length'] = String(msg.body.length);
-  res.writeHead(200, msg.headers).end(msg.body);
+  // Text goes to end() as a string: Node then writes headers and body in one write, and sets Content-Length.
+  const msg = encodeBinaryText(reply);
+  res.writeHead(200, msg.headers).end(msg.body, msg.encoding);
 }
 
 function chatAnswer(key: string, msg: ChatMessage, reply: Reply | undefined): Record<string, unknown> {

@@ -19,6 +19,18 @@ export const BATCH_CONTENT_TYPE = 'application/cloudevents-batch+json; charset=u
  * by an absent `datacontenttype`) is serialized; text is UTF-8 (Latin-1 when its charset says so).
  */
 export function encodeBinary(event: CloudEvent): HttpMessage {
+  const { headers, body, encoding } = encodeBinaryText(event);
+  return { headers, body: typeof body === 'string' ? Buffer.from(body, encoding) : Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+}
+
+/** A binary-mode message whose body is left as text where it is text (a server writes it with its headers in one go). */
+export interface BinaryMessage {
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+  encoding: 'utf8' | 'latin1';
+}
+
+export function encodeBinaryText(event: CloudEvent): BinaryMessage {
   const headers: Record<string, string> = {};
   for (const name in event) {
     const v = event[name];
@@ -28,17 +40,17 @@ export function encodeBinary(event: CloudEvent): HttpMessage {
   const ct = event.datacontenttype;
   if (ct !== undefined) headers['content-type'] = ct;
   const data = event.data;
-  if (data === undefined) return { headers, body: EMPTY };
-  if (data instanceof Uint8Array) return { headers, body: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
+  if (data === undefined) return { headers, body: '', encoding: 'utf8' };
+  if (data instanceof Uint8Array) return { headers, body: data, encoding: 'utf8' };
   const mt = ct === undefined ? undefined : mediaTypeOf(ct);
   if (ct === undefined || (mt !== undefined && isJsonMediaType(mt))) {
     if (ct === undefined) headers['content-type'] = 'application/json';
-    return { headers, body: Buffer.from(JSON.stringify(data)) };
+    return { headers, body: JSON.stringify(data), encoding: 'utf8' };
   }
   if (typeof data !== 'string') throw new TypeError(`data of a ${ct} event must be a string or a Uint8Array, not ${typeof data}`);
   const charset = mt?.params.charset?.toLowerCase();
   const latin1 = charset === 'iso-8859-1' || charset === 'latin1' || charset === 'us-ascii';
-  return { headers, body: Buffer.from(data, latin1 ? 'latin1' : 'utf8') };
+  return { headers, body: data, encoding: latin1 ? 'latin1' : 'utf8' };
 }
 
 /** Structured mode (HTTP binding §3.2) in the JSON format. */
@@ -50,8 +62,6 @@ export function encodeStructured(event: CloudEvent): HttpMessage {
 export function encodeBatch(events: readonly CloudEvent[]): HttpMessage {
   return { headers: { 'content-type': BATCH_CONTENT_TYPE }, body: Buffer.from(JSON.stringify(events.map(toJsonObject))) };
 }
-
-const EMPTY = Buffer.alloc(0);
 
 const headerNames = new Map<string, string>();
 /** `ce-<name>`, made once per attribute name: the same few names go out on every event. */
