@@ -66,7 +66,7 @@ export function replyEvent(msg: ChatMessage, reply: Reply, source: string): Clou
     datacontenttype: 'application/json',
   };
   if (inEvent) for (const name of CARRIED) if (inEvent[name] !== undefined) out[name] = inEvent[name];
-  out.data = { ...reply, text: reply.text, conversation: msg.conversation, inReplyTo: msg.id };
+  out.data = { ...reply, conversation: msg.conversation, inReplyTo: msg.id };
   return out;
 }
 

@@ -78,6 +78,17 @@ function decodeBatch(value: unknown): CloudEvent[] {
   return events;
 }
 
+const attributeNames = new Map<string, string>();
+/** `ce-<name>` → `<name>`, remembered: the same few headers come on every event. */
+function attributeName(header: string): string {
+  let name = attributeNames.get(header);
+  if (name === undefined) {
+    name = header.slice(3);
+    if (attributeNames.size < 1024) attributeNames.set(header, name);
+  }
+  return name;
+}
+
 function decodeBinary(headers: IncomingHeaders, body: Uint8Array, contentType: string | undefined, mt: MediaType | undefined): CloudEvent {
   const event: Record<string, unknown> = {};
   const errors: FieldError[] = [];
@@ -85,7 +96,7 @@ function decodeBinary(headers: IncomingHeaders, body: Uint8Array, contentType: s
   for (const name in headers) {
     if (name.length < 4 || !name.startsWith('ce-')) continue;
     seen = true;
-    const attr = name.slice(3);
+    const attr = attributeName(name);
     const raw = headers[name];
     if (attr === 'datacontenttype') {
       errors.push({ field: 'header ce-datacontenttype', code: 'invalid_header', message: 'binary mode carries datacontenttype in Content-Type, never in ce-datacontenttype' });
