@@ -19,32 +19,37 @@ export const BATCH_CONTENT_TYPE = 'application/cloudevents-batch+json; charset=u
  * by an absent `datacontenttype`) is serialized; text is UTF-8 (Latin-1 when its charset says so).
  */
 export function encodeBinary(event: CloudEvent): HttpMessage {
-  const { headers, body, encoding } = encodeBinaryText(event);
+  const { headers: list, body, encoding } = encodeBinaryText(event);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!;
   return { headers, body: typeof body === 'string' ? Buffer.from(body, encoding) : Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
 }
 
-/** A binary-mode message whose body is left as text where it is text (a server writes it with its headers in one go). */
+/**
+ * A binary-mode message as a server writes it: headers as a flat `[name, value, ...]` list (Node's
+ * writeHead takes it as is) and the body left as text where it is text.
+ */
 export interface BinaryMessage {
-  headers: Record<string, string>;
+  headers: string[];
   body: string | Uint8Array;
   encoding: 'utf8' | 'latin1';
 }
 
 export function encodeBinaryText(event: CloudEvent): BinaryMessage {
-  const headers: Record<string, string> = {};
+  const headers: string[] = [];
   for (const name in event) {
     const v = event[name];
     if (v === undefined || name === 'data' || name === 'datacontenttype') continue;
-    headers[headerName(name)] = encodeHeaderValue(typeof v === 'string' ? v : String(v));
+    headers.push(headerName(name), encodeHeaderValue(typeof v === 'string' ? v : String(v)));
   }
   const ct = event.datacontenttype;
-  if (ct !== undefined) headers['content-type'] = ct;
+  if (ct !== undefined) headers.push('content-type', ct);
   const data = event.data;
   if (data === undefined) return { headers, body: '', encoding: 'utf8' };
   if (data instanceof Uint8Array) return { headers, body: data, encoding: 'utf8' };
   const mt = ct === undefined ? undefined : mediaTypeOf(ct);
   if (ct === undefined || (mt !== undefined && isJsonMediaType(mt))) {
-    if (ct === undefined) headers['content-type'] = 'application/json';
+    if (ct === undefined) headers.push('content-type', 'application/json');
     return { headers, body: JSON.stringify(data), encoding: 'utf8' };
   }
   if (typeof data !== 'string') throw new TypeError(`data of a ${ct} event must be a string or a Uint8Array, not ${typeof data}`);
