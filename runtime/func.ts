@@ -129,9 +129,9 @@ export async function answerFunc(func: FuncModule, req: IncomingMessage, res: Se
   const out = await invokeFunc(func, req, body, event, log);
   if (out.kind === 'event') {
     const msg = encodeBinary(out.event);
-    return void res.writeHead(200, msg.headers).end(msg.body);
+    return void res.writeHead(200, { ...msg.headers, 'content-length': String(msg.body.length) }).end(msg.body);
   }
-  res.writeHead(out.status, out.headers).end(out.body);
+  res.writeHead(out.status, { ...out.headers, 'content-length': String(Buffer.byteLength(out.body)) }).end(out.body);
 }
 
 /** One event of a batch through a func handler: only a returned CloudEvent has a place in the reply batch. */

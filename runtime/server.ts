@@ -190,7 +190,7 @@ export class PodServer {
   async #sendMetrics(res: ServerResponse): Promise<void> {
     try {
       const text = await this.#metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': this.#metrics.registry.contentType }).end(text);
+      res.writeHead(200, { 'content-type': this.#metrics.registry.contentType, 'content-length': String(Buffer.byteLength(text)) }).end(text);
     } catch (err) {
       this.#log.error('metrics failed', { err });
       sendProblem(res, new HttpProblem(500, 'metrics_failed', 'Metrics failed', 'could not collect metrics'));
@@ -403,8 +403,10 @@ function health(res: ServerResponse, ok: boolean, why: string): void {
 function answerOne(res: ServerResponse, reply: CloudEvent | undefined): void {
   if (res.headersSent) return;
   if (!reply) return void res.writeHead(202, NO_CONTENT).end();
-  // Text goes to end() as a string: Node then writes headers and body in one write, and sets Content-Length.
+  // Text goes to end() as a string: Node then writes headers and body in one write.
   const msg = encodeBinaryText(reply);
+  const length = typeof msg.body === 'string' ? Buffer.byteLength(msg.body, msg.encoding) : msg.body.byteLength;
+  msg.headers.push('content-length', String(length));
   res.writeHead(200, msg.headers).end(msg.body, msg.encoding);
 }
 

@@ -26,7 +26,10 @@ describe('the echo bot over HTTP', () => {
       'ce-chatbot': 'echo', 'ce-chatplatform': 'slack', 'ce-chattenant': 'T1', 'content-type': 'application/json',
     });
     expect(h['ce-id']).not.toBe('m1');
-    expect(await jsonOf(res)).toEqual({ text: 'hello there', conversation: { id: 'C1', thread: 'T9' }, inReplyTo: 'm1' });
+    const body = await res.text();
+    expect(JSON.parse(body)).toEqual({ text: 'hello there', conversation: { id: 'C1', thread: 'T9' }, inReplyTo: 'm1' });
+    // A sized reply, not a chunked one.
+    expect([h['content-length'], h['transfer-encoding']]).toEqual([String(Buffer.byteLength(body)), undefined]);
   });
 
   it('answers a structured-mode message too, and a batch with a batch', async () => {
