@@ -48,9 +48,10 @@ export class PodServer {
   readonly #sessions: SessionStore;
   readonly #tracing: Tracing;
   readonly #turns: Turns;
-  readonly #server: Server;
+  readonly #server: Server<typeof IncomingMessage, typeof Work>;
   readonly #bodies = new Set<PendingBody>();
   readonly #work = new Set<Work>();
+  readonly #closed: (this: Work) => void;
   readonly #stop = new AbortController();
   #sweeper: NodeJS.Timeout | undefined;
   #ready = false;
@@ -66,7 +67,13 @@ export class PodServer {
     this.#tracing = new Tracing({ 'knbot.bot': config.name });
     this.#turns = new Turns({ config, log: deps.log, metrics: deps.metrics, tracing: this.#tracing, sessions: deps.sessions, stop: this.#stop.signal });
     // Node's own request timeout is the backstop behind the sweeper's body timeout.
-    this.#server = createServer({ keepAliveTimeout: 65_000, requestTimeout: config.bodyTimeoutMs + 5_000 }, (req, res) => this.#onRequest(req, res));
+    const server = this;
+    this.#closed = function (this: Work) {
+      server.#finished(this);
+    };
+    this.#server = createServer({ ServerResponse: Work, keepAliveTimeout: 65_000, requestTimeout: config.bodyTimeoutMs + 5_000 }, (req, res) =>
+      this.#onRequest(req, res as Work),
+    );
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
       const body = JSON.stringify(new HttpProblem(400, 'bad_http', 'Malformed HTTP request', err.code ?? 'malformed request').toJSON());
@@ -159,12 +166,12 @@ export class PodServer {
       w.timedOut = true;
       w.abort(new Error('request timeout'));
       // A stream already under way ends with what it has; anything else gets a 504.
-      if (w.res.headersSent) w.res.end();
-      else sendProblem(w.res, new HttpProblem(504, 'timeout', 'Bot timed out', `no answer within ${this.#config.timeoutMs} ms`), true);
+      if (w.headersSent) w.end();
+      else sendProblem(w, new HttpProblem(504, 'timeout', 'Bot timed out', `no answer within ${this.#config.timeoutMs} ms`), true);
     }
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: IncomingMessage, res: Work): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -198,7 +205,7 @@ export class PodServer {
   }
 
   /** Admission: draining, starting and over capacity answer 503; the rest is counted, timed and run. */
-  #accept(req: IncomingMessage, res: ServerResponse, route: string, handler: (req: IncomingMessage, res: ServerResponse, work: Work) => MaybePromise<void>): void {
+  #accept(req: IncomingMessage, res: Work, route: string, handler: (req: IncomingMessage, res: Work) => MaybePromise<void>): void {
     if (!this.ready) {
       req.resume();
       const why = this.#draining ? 'the bot is shutting down' : 'the bot is still starting';
@@ -209,20 +216,23 @@ export class PodServer {
       req.resume();
       return sendProblem(res, new HttpProblem(503, 'overloaded', 'Over capacity', `more than ${cc} requests in flight`, { headers: { 'retry-after': '1' } }));
     }
-    const started = performance.now();
-    const work = new Work(res, started + this.#config.timeoutMs);
-    this.#work.add(work);
-    res.on('close', () => {
-      this.#work.delete(work);
-      this.#metrics.observe(route, res.statusCode, (performance.now() - started) / 1000);
-      if (this.#draining && this.#work.size === 0) this.#idle?.();
-    });
+    res.started = performance.now();
+    res.deadline = res.started + this.#config.timeoutMs;
+    res.route = route;
+    this.#work.add(res);
+    res.on('close', this.#closed);
     try {
-      const out = handler.call(this, req, res, work);
+      const out = handler.call(this, req, res);
       if (isPromiseLike(out)) (out as Promise<void>).catch((err: unknown) => this.#fail(req, res, err));
     } catch (err) {
       this.#fail(req, res, err);
     }
+  }
+
+  #finished(res: Work): void {
+    this.#work.delete(res);
+    this.#metrics.observe(res.route, res.statusCode, (performance.now() - res.started) / 1000);
+    if (this.#draining && this.#work.size === 0) this.#idle?.();
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -244,11 +254,11 @@ export class PodServer {
   }
 
   /** `POST /`: read, decode, dispatch each event, answer; synchronous when the bot is. */
-  #onEvents(req: IncomingMessage, res: ServerResponse, work: Work): void {
+  #onEvents(req: IncomingMessage, res: Work): void {
     readBody(req, this.#config.maxBodyBytes, this.#config.bodyTimeoutMs, this.#bodies, (err, body) => {
       if (err) return this.#fail(req, res, err);
       try {
-        const out = this.#answerEvents(req, res, work, body);
+        const out = this.#answerEvents(req, res, body);
         if (isPromiseLike(out)) (out as Promise<void>).catch((e: unknown) => this.#fail(req, res, e));
       } catch (e) {
         this.#fail(req, res, e);
@@ -256,7 +266,7 @@ export class PodServer {
     });
   }
 
-  #answerEvents(req: IncomingMessage, res: ServerResponse, work: Work, body: Buffer): MaybePromise<void> {
+  #answerEvents(req: IncomingMessage, res: Work, body: Buffer): MaybePromise<void> {
     const module = this.#module;
     if (module.kind === 'func' && !hasCloudEventHeaders(req.headers) && !isCloudEventsMediaType(req.headers['content-type'])) {
       return answerFunc(module.func, req, res, body, undefined, this.#log);
@@ -264,16 +274,16 @@ export class PodServer {
     const { mode, events } = decodeHttp(req.headers, body);
     if (mode !== 'batch') {
       if (module.kind === 'func') return answerFunc(module.func, req, res, body, events[0], this.#log);
-      return andThen(this.#dispatch(module.bot, events[0]!, work, req), (reply) => answerOne(res, reply));
+      return andThen(this.#dispatch(module.bot, events[0]!, res, req), (reply) => answerOne(res, reply));
     }
-    return this.#answerBatch(req, res, work, body, events);
+    return this.#answerBatch(req, res, body, events);
   }
 
-  async #answerBatch(req: IncomingMessage, res: ServerResponse, work: Work, body: Buffer, events: CloudEvent[]): Promise<void> {
+  async #answerBatch(req: IncomingMessage, res: Work, body: Buffer, events: CloudEvent[]): Promise<void> {
     const module = this.#module;
     const replies: CloudEvent[] = [];
     for (const event of events) {
-      const reply = module.kind === 'func' ? await funcEvent(module.func, req, body, event, this.#log) : await this.#dispatch(module.bot, event, work, req);
+      const reply = module.kind === 'func' ? await funcEvent(module.func, req, body, event, this.#log) : await this.#dispatch(module.bot, event, res, req);
       if (reply) replies.push(reply);
     }
     if (res.headersSent) return;
@@ -352,7 +362,7 @@ export class PodServer {
   }
 
   /** `POST /v1/chat`: `{conversation, text, user?}` → JSON, or SSE chunks then the reply. */
-  async #onChat(req: IncomingMessage, res: ServerResponse, work: Work): Promise<void> {
+  async #onChat(req: IncomingMessage, res: Work): Promise<void> {
     if (this.#module.kind !== 'bot' || !this.#module.bot.onMessage) {
       req.resume();
       throw new HttpProblem(404, 'no_chat', 'Not a chat bot', 'this bot has no onMessage: POST CloudEvents to / instead');
@@ -372,14 +382,14 @@ export class PodServer {
     const key = conversationKey(msg);
     try {
       if (!stream) {
-        const reply = await this.#turns.run(key, work, span, undefined, (ctx) => andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r)));
+        const reply = await this.#turns.run(key, res, span, undefined, (ctx) => andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r)));
         const out = JSON.stringify(chatAnswer(key, msg, reply));
         return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
       res.flushHeaders();
       try {
-        const reply = await this.#turns.run(key, work, span, undefined, (ctx) =>
+        const reply = await this.#turns.run(key, res, span, undefined, (ctx) =>
           andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r, (text) => sse(res, 'chunk', { text }))),
         );
         await sse(res, 'reply', chatAnswer(key, msg, reply));

@@ -1,24 +1,24 @@
-import type { ServerResponse } from 'node:http';
+const { ServerResponse } = process.getBuiltinModule('node:http');
 
-/** One request being worked on: its deadline, for the sweeper, and its AbortSignal, made when first asked for. */
-export class Work {
+/**
+ * The response of a request being worked on, with what the server tracks about it: when it started,
+ * its deadline and its AbortSignal (made when first asked for). One object per request instead of two;
+ * the server makes its responses of this class.
+ */
+export class Work extends ServerResponse {
   /** On the performance.now() clock. */
-  readonly deadline: number;
-  readonly res: ServerResponse;
+  started = 0;
+  deadline = 0;
+  route = '';
   timedOut = false;
   #controller: AbortController | undefined;
-
-  constructor(res: ServerResponse, deadline: number) {
-    this.res = res;
-    this.deadline = deadline;
-  }
 
   /** Aborted when the client goes away before the answer is sent, or by `abort`. */
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
-      if (this.res.destroyed && !this.res.writableFinished) this.#controller.abort(new Error('client went away'));
-      else this.res.once('close', () => this.res.writableFinished || this.abort(new Error('client went away')));
+      if (this.destroyed && !this.writableFinished) this.#controller.abort(new Error('client went away'));
+      else this.once('close', () => this.writableFinished || this.abort(new Error('client went away')));
     }
     return this.#controller.signal;
   }
