@@ -138,7 +138,7 @@ export class PodServer {
       const idle = new Promise<void>((resolve) => (this.#idle = resolve));
       const timer = setTimeout(() => {
         this.#log.warn('drain timeout: aborting in-flight work', { inflight: this.#work.size });
-        for (const w of this.#work) w.abort(new Error('shutting down'));
+        for (const w of this.#work) this.#giveUp(w, new HttpProblem(503, 'unavailable', 'Service unavailable', 'the bot shut down before answering', { headers: { 'retry-after': '1' } }));
       }, this.#config.drainTimeoutMs);
       await idle;
       clearTimeout(timer);
@@ -162,13 +162,17 @@ export class PodServer {
     const now = performance.now();
     for (const b of this.#bodies) if (now > b.deadline) b.fail(bodyTimeout(this.#config.bodyTimeoutMs));
     for (const w of this.#work) {
-      if (now <= w.deadline || w.timedOut) continue;
-      w.timedOut = true;
-      w.abort(new Error('request timeout'));
-      // A stream already under way ends with what it has; anything else gets a 504.
-      if (w.headersSent) w.end();
-      else sendProblem(w, new HttpProblem(504, 'timeout', 'Bot timed out', `no answer within ${this.#config.timeoutMs} ms`), true);
+      if (now > w.deadline) this.#giveUp(w, new HttpProblem(504, 'timeout', 'Bot timed out', `no answer within ${this.#config.timeoutMs} ms`));
     }
+  }
+
+  /** Stops waiting for the bot: its signal aborts, a stream under way ends with what it has, anything else gets `problem`. */
+  #giveUp(w: Work, problem: HttpProblem): void {
+    if (w.timedOut) return;
+    w.timedOut = true;
+    w.abort(new Error(problem.message));
+    if (w.headersSent) w.end();
+    else sendProblem(w, problem, true);
   }
 
   #onRequest(req: IncomingMessage, res: Work): void {

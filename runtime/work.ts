@@ -10,6 +10,7 @@ export class Work extends ServerResponse {
   started = 0;
   deadline = 0;
   route = '';
+  /** Set once the server stopped waiting for the bot (deadline or drain timeout). */
   timedOut = false;
   #controller: AbortController | undefined;
 

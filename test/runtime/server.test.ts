@@ -134,6 +134,30 @@ describe('limits', () => {
     expect(answer).toContain('"type":"urn:knbot:problem:body_timeout"');
   });
 
+  it('answers a malformed HTTP request with 400 and a problem', async () => {
+    const socket = connect(pod.port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\nbad header line\r\n\r\n');
+    await waitFor(() => answer.includes('}'), 'an answer', 5000);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"type":"urn:knbot:problem:bad_http"');
+  });
+
+  it('answers a turn past the revision timeout with 504', async () => {
+    const timed = await startPod(fixture('slow'), { KNBOT_TIMEOUT_SECONDS: '1' });
+    try {
+      await waitFor(() => fetch(`${timed.url}/health/readiness`).then((r) => r.ok), 'readiness');
+      const t0 = Date.now();
+      const res = await fetch(`${timed.url}/`, chat('5000'));
+      expect([res.status, (await jsonOf(res)).type]).toEqual([504, 'urn:knbot:problem:timeout']);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      await timed.stop();
+    }
+  });
+
   it('answers past the concurrency limit with 503 and Retry-After', async () => {
     const slow = [fetch(`${pod.url}/`, chat('600', 'a')), fetch(`${pod.url}/`, chat('600', 'b'))];
     await waitFor(async () => /knbot_inflight_requests\{bot="slow"\} 2/.test(await (await fetch(`${pod.url}/metrics`)).text()), 'two in flight');

@@ -28,4 +28,22 @@ describe('SIGTERM', () => {
       await pod.stop();
     }
   });
+
+  it('answers what is still running at the drain timeout with 503, and still exits 0', async () => {
+    const pod = await startPod(fixture('slow'), { KNBOT_DRAIN_TIMEOUT_MS: '300' });
+    try {
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
+      const slow = fetch(`${pod.url}/`, { method: 'POST', headers: chatHeaders('long'), body: JSON.stringify({ text: '20000' }) });
+      await waitFor(async () => /knbot_inflight_requests\{bot="slow"\} 1\b/.test(await (await fetch(`${pod.url}/metrics`)).text()), 'one request in flight');
+      const exit = once(pod.child, 'exit');
+      const t0 = Date.now();
+      pod.child.kill('SIGTERM');
+      const res = await slow;
+      expect([res.status, (await jsonOf(res)).detail]).toEqual([503, 'the bot shut down before answering']);
+      expect(await exit).toEqual([0, null]);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      await pod.stop();
+    }
+  });
 });
