@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { serveCommand } from './serve.ts';
 import { UsageError } from './args.ts';
 
 const HELP = `usage: knbot <command> [options]
@@ -7,6 +6,7 @@ const HELP = `usage: knbot <command> [options]
 commands:
   serve <bot-dir>   run one bot as a Knative pod would: POST / (CloudEvents), POST /v1/chat,
                     /health/readiness, /health/liveness, /metrics on one port
+  broker            run the local broker: durable ingress, Knative delivery semantics
   help              this text
   version           knbot's version
 
@@ -16,8 +16,11 @@ export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      // Each command loads only its own code: `serve` starts a pod, and its start-up time counts.
       case 'serve':
-        return await serveCommand(rest);
+        return await (await import('./serve.ts')).serveCommand(rest);
+      case 'broker':
+        return await (await import('./broker.ts')).brokerCommand(rest);
       case 'version':
       case '--version':
         console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);

@@ -15,3 +15,4 @@ export {
 } from './http/encode.ts';
 export { decodeHeaderValue, encodeHeaderValue } from './http/header-value.ts';
 export { contentModeOf, parseMediaType, type ContentMode, type MediaType } from './http/media-type.ts';
+export { compileCesql, evaluateCesql, type CesqlError, type CesqlErrorKind, type CesqlResult, type CompiledCesql } from './cesql/index.ts';

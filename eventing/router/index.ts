@@ -1,0 +1,1 @@
+export { type Route, Router, indexKey } from './router.ts';
