@@ -83,6 +83,11 @@ try {
   const warm = async (url: string) => void (await autocannon({ url, method: 'POST', connections, duration: 1, headers: { ...headers, 'ce-id': 'warm' }, body }));
   await warm('http://127.0.0.1:18501/');
   await warm('http://127.0.0.1:18502/');
+  // Let the warm-up's deliveries finish before counting.
+  for (let last = -1; last !== delivered; ) {
+    last = delivered;
+    await new Promise((r) => setTimeout(r, 500));
+  }
   const d0 = delivered;
   const t0 = Date.now();
   const b = await load('http://127.0.0.1:18502/');

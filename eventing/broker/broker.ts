@@ -9,7 +9,7 @@ import type { DeliverySpec } from '../model/types.ts';
 import { Router } from '../router/router.ts';
 import { MAX_TTL, TTL_ATTRIBUTE, deliveryPolicy, nextTtl } from './delivery.ts';
 import { DLS_SUFFIX, Dispatcher, type RouteTarget } from './dispatcher.ts';
-import { BrokerStore, type NewDelivery } from './store.ts';
+import { BrokerStore, type NewDelivery, type PendingDelivery } from './store.ts';
 
 const { createServer } = process.getBuiltinModule('node:http');
 
@@ -138,7 +138,7 @@ export class LocalBroker {
         if (e instanceof CloudEventError) return problem(res, e.status, e.code, e.message);
         throw e;
       }
-      const stored: Promise<void>[] = [];
+      const stored: Promise<PendingDelivery[]>[] = [];
       for (const e of events) {
         const ttl = nextTtl(e[TTL_ATTRIBUTE], this.#maxTtl);
         if (ttl <= 0) return problem(res, 400, 'ttl_exhausted', `${TTL_ATTRIBUTE} is spent: the event has looped too often`);
@@ -147,9 +147,9 @@ export class LocalBroker {
         if (deliveries.length) stored.push(this.#store.append(event, deliveries));
       }
       Promise.all(stored).then(
-        () => {
+        (pending) => {
           res.writeHead(202, { 'content-length': '0' }).end();
-          if (stored.length) this.#dispatcher.kick();
+          for (const p of pending) this.#dispatcher.offer(p);
         },
         (err: Error) => problem(res, 500, 'store_failed', `the event could not be stored: ${err.message}`),
       );

@@ -36,9 +36,16 @@ const MAX_INFLIGHT = 128;
 export class Dispatcher {
   readonly #store: BrokerStore;
   readonly #host: DispatchHost;
-  readonly #inflight = new Set<string>();
+  /** Fresh deliveries handed over from ingress, in memory: the hot path never reads them back from disk. */
+  readonly #ready: PendingDelivery[] = [];
+  /** Deliveries this dispatcher holds (ready or in flight), by `seq route`: never dispatched twice. */
+  readonly #owned = new Set<string>();
   readonly #busyPartitions = new Set<string>();
+  #inflight = 0;
+  /** The store may hold due deliveries not in memory: at start, after a retry falls due, after a reply. */
+  #scanStore = true;
   #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
   #pumping = false;
   #closed = false;
 
@@ -57,8 +64,21 @@ export class Dispatcher {
     });
   }
 
+  /** Deliveries just stored by ingress. Ordered ones go through the store, which keeps their order. */
+  offer(deliveries: PendingDelivery[]): void {
+    for (const d of deliveries) {
+      if (d.ordered) {
+        this.#scanStore = true;
+        continue;
+      }
+      this.#owned.add(key(d));
+      this.#ready.push(d);
+    }
+    this.kick();
+  }
+
   get inflight(): number {
-    return this.#inflight.size;
+    return this.#inflight;
   }
 
   close(): void {
@@ -68,34 +88,54 @@ export class Dispatcher {
 
   #pump(): void {
     if (this.#closed) return;
-    const room = MAX_INFLIGHT - this.#inflight.size;
-    if (room > 0) {
-      for (const d of this.#store.due(Date.now(), room + this.#inflight.size)) {
-        const key = `${d.seq}\u0000${d.route}`;
-        const partition = d.ordered ? `${d.route}\u0000${d.partition}` : undefined;
-        if (this.#inflight.has(key) || (partition && this.#busyPartitions.has(partition))) continue;
-        if (this.#inflight.size >= MAX_INFLIGHT) break;
-        this.#inflight.add(key);
-        if (partition) this.#busyPartitions.add(partition);
-        void this.#deliver(d).finally(() => {
-          this.#inflight.delete(key);
-          if (partition) this.#busyPartitions.delete(partition);
-          this.kick();
-        });
+    while (this.#inflight < MAX_INFLIGHT && this.#ready.length) this.#start(this.#ready.shift()!);
+    if (this.#inflight >= MAX_INFLIGHT || !this.#scanStore) return;
+    this.#scanStore = false;
+    for (const d of this.#store.due(Date.now(), MAX_INFLIGHT + this.#owned.size)) {
+      if (this.#inflight >= MAX_INFLIGHT) {
+        this.#scanStore = true;
+        break;
       }
+      const partition = d.ordered ? `${d.route}\u0000${d.partition}` : undefined;
+      if (this.#owned.has(key(d)) || (partition && this.#busyPartitions.has(partition))) continue;
+      this.#owned.add(key(d));
+      this.#start(d);
     }
+    this.#wakeAt(this.#store.nextDueAt());
+  }
+
+  #start(d: PendingDelivery): void {
+    const partition = d.ordered ? `${d.route}\u0000${d.partition}` : undefined;
+    if (partition) this.#busyPartitions.add(partition);
+    this.#inflight++;
+    void this.#deliver(d).finally(() => {
+      this.#inflight--;
+      this.#owned.delete(key(d));
+      if (partition) {
+        this.#busyPartitions.delete(partition);
+        // The next event of that conversation is in the store.
+        this.#scanStore = true;
+      }
+      this.kick();
+    });
+  }
+
+  /** Scans the store again at `at` (a retry falling due). */
+  #wakeAt(at: number | undefined): void {
+    if (at === undefined || at >= this.#timerAt) return;
     clearTimeout(this.#timer);
-    const next = this.#store.nextDueAt();
-    if (next !== undefined) this.#timer = setTimeout(() => this.kick(), Math.max(0, Math.min(next - Date.now(), 60_000)));
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timerAt = Infinity;
+      this.#scanStore = true;
+      this.kick();
+    }, Math.max(0, Math.min(at - Date.now(), 60_000)));
   }
 
   async #deliver(d: PendingDelivery): Promise<void> {
     const dls = d.route.endsWith(DLS_SUFFIX);
     const target = this.#host.target(dls ? d.route.slice(0, -DLS_SUFFIX.length) : d.route);
-    if (!target) {
-      this.#store.settle(d.seq, d.route, 'dead');
-      return this.#host.onOutcome?.(d.route, 'dead');
-    }
+    if (!target) return this.#settled(d, 'dead', undefined, 'dead');
     const url = dls ? target.deadLetterUrl! : target.url;
     const { [TTL_ATTRIBUTE]: ttl, ...outgoing } = d.event;
     // The dead-letter sink gets the message as the broker holds it, TTL included (Knative's behaviour).
@@ -116,23 +156,30 @@ export class Dispatcher {
       return this.#exhausted(d, target, this.#host.ingressUrl(), 400, new Uint8Array(Buffer.from('TTL exhausted')));
     }
     if (verdict === 'retry' && d.attempt < target.policy.retry) {
-      this.#store.retryLater(d.seq, d.route, d.attempt + 1, Date.now() + backoffMs(target.policy, d.attempt));
+      const at = Date.now() + backoffMs(target.policy, d.attempt);
+      await this.#store.retryLater(d.seq, d.route, d.attempt + 1, at);
+      this.#wakeAt(at);
       return this.#host.onOutcome?.(d.route, 'retry');
     }
     return this.#exhausted(d, target, url, res.status, res.body);
   }
 
-  #exhausted(d: PendingDelivery, target: RouteTarget, destination: string, status: number | undefined, body: Uint8Array): void {
+  #exhausted(d: PendingDelivery, target: RouteTarget, destination: string, status: number | undefined, body: Uint8Array): Promise<void> {
     if (d.route.endsWith(DLS_SUFFIX) || !target.deadLetterUrl) return this.#settled(d, 'dead', undefined, 'dead');
     const copy = deadLetterEvent(d.event, destination, status, body);
-    this.#settled(d, 'delivered', { event: copy, deliveries: [{ route: d.route + DLS_SUFFIX, partition: null, ordered: false }] }, 'dead-lettered');
+    return this.#settled(d, 'delivered', { event: copy, deliveries: [{ route: d.route + DLS_SUFFIX, partition: null, ordered: false }] }, 'dead-lettered');
   }
 
-  #settled(d: PendingDelivery, outcome: 'delivered' | 'dead', produced: Parameters<BrokerStore['settle']>[3], report: 'delivered' | 'dead' | 'dead-lettered'): void {
-    this.#store.settle(d.seq, d.route, outcome, produced);
+  async #settled(d: PendingDelivery, outcome: 'delivered' | 'dead', produced: Parameters<BrokerStore['settle']>[3], report: 'delivered' | 'dead' | 'dead-lettered'): Promise<void> {
+    await this.#store.settle(d.seq, d.route, outcome, produced);
+    // A reply or a dead-letter copy now waits in the store.
+    if (produced) this.#scanStore = true;
     this.#host.onOutcome?.(d.route, report);
-    if (produced) this.kick();
   }
+}
+
+function key(d: PendingDelivery): string {
+  return `${d.seq} ${d.route}`;
 }
 
 interface SendResult {
@@ -141,17 +188,36 @@ interface SendResult {
   body: Uint8Array;
 }
 
-async function send(url: string, event: CloudEvent, timeoutMs: number, preferReply: boolean): Promise<SendResult> {
+// Deliveries reuse connections: one keep-alive pool for every subscriber.
+const { Agent, request } = process.getBuiltinModule('node:http');
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function send(url: string, event: CloudEvent, timeoutMs: number, preferReply: boolean): Promise<SendResult> {
   const msg = encodeBinary(event);
   if (preferReply) msg.headers.prefer = 'reply';
-  try {
-    const res = await fetch(url, { method: 'POST', headers: msg.headers, body: msg.body, signal: AbortSignal.timeout(timeoutMs) });
-    const body = new Uint8Array(await res.arrayBuffer());
-    return { status: res.status, headers: Object.fromEntries(res.headers), body };
-  } catch {
-    // Network errors and timeouts: no status (retried; recorded as 500 if dead-lettered).
-    return { status: undefined, headers: {}, body: new Uint8Array() };
-  }
+  msg.headers['content-length'] = String(msg.body.length);
+  // Network errors and timeouts: no status (retried; recorded as 500 if dead-lettered).
+  const failed: SendResult = { status: undefined, headers: {}, body: new Uint8Array() };
+  return new Promise((resolve) => {
+    let req: ReturnType<typeof request>;
+    try {
+      req = request(url, { method: 'POST', headers: msg.headers, agent, timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers[k] = v;
+          resolve({ status: res.statusCode, headers, body: new Uint8Array(Buffer.concat(chunks)) });
+        });
+        res.on('error', () => resolve(failed));
+      });
+    } catch {
+      return resolve(failed);
+    }
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(failed));
+    req.end(msg.body);
+  });
 }
 
 /** A response's CloudEvents: binary or structured mode (or a batch); none when it carries no event. */

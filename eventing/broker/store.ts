@@ -2,12 +2,16 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { CloudEvent } from '../cloudevent.ts';
 import { fromJsonObject, toJsonObject } from '../json-format.ts';
 
-// The broker's durable queue: SQLite (node:sqlite, shipped with Node 24) in WAL mode with
-// synchronous=FULL, so a commit is on disk before the ingress answers 202 and survives a crash of the
-// process or of the machine. Ingress requests that arrive together share one commit (group commit),
-// which keeps the fsync off each request's bill. One row per event, one per (event, route) delivery.
+// The broker's durable queue: SQLite (node:sqlite, shipped with Node 24) in WAL mode. Writes that
+// arrive together (ingress, delivery outcomes) share one transaction (group commit); a commit writes
+// the WAL, which already survives a crash of the process; the WAL is then fsynced on libuv's thread
+// pool, off the event loop, and only then are the writers told (and ingress answers 202), so what is
+// acknowledged also survives a crash of the machine. Commits made while an fsync runs share the next
+// one. SQLite's own synchronous=NORMAL leaves the commit fsync to us and still syncs its checkpoints.
+// One row per event, one per (event, route) delivery.
 
 const { DatabaseSync: Database } = process.getBuiltinModule('node:sqlite');
+const { fsync, openSync, closeSync } = process.getBuiltinModule('node:fs');
 
 export interface NewDelivery {
   route: string;
@@ -25,9 +29,9 @@ export interface PendingDelivery {
   event: CloudEvent;
 }
 
+/** A write waiting for the next commit: it runs inside the transaction, then its promise settles. */
 interface Waiting {
-  event: CloudEvent;
-  deliveries: NewDelivery[];
+  write: (now: number) => void;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -43,14 +47,20 @@ export class BrokerStore {
   /** A dead delivery is kept, not deleted: an event nobody could take stays on record. */
   readonly #dead: StatementSync;
   readonly #gc: StatementSync;
+  readonly #file: string;
   #waiting: Waiting[] = [];
   #flushScheduled = false;
+  /** Committed, waiting for the WAL to reach the disk. */
+  #unsynced: Waiting[] = [];
+  #syncing = false;
+  #walFd: number | undefined;
 
   constructor(file: string) {
+    this.#file = file;
     this.#db = new Database(file);
     this.#db.exec(`
       PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
+      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS deliveries (
         seq INTEGER NOT NULL, route TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
@@ -74,32 +84,41 @@ export class BrokerStore {
     this.#gc = this.#db.prepare('DELETE FROM events WHERE seq NOT IN (SELECT seq FROM deliveries)');
   }
 
-  /** Stores an event and its deliveries; resolves once they are committed to disk. */
-  append(event: CloudEvent, deliveries: NewDelivery[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ event, deliveries, resolve, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+  /** Stores an event and its deliveries; resolves, once they are on disk, with the deliveries as stored. */
+  async append(event: CloudEvent, deliveries: NewDelivery[]): Promise<PendingDelivery[]> {
+    let seq = 0;
+    await this.#enqueue((now) => (seq = this.#write(event, deliveries, now)));
+    return deliveries.map((d) => ({ seq, route: d.route, attempt: 0, partition: d.partition, ordered: d.ordered, event }));
   }
 
   /**
    * Settles a delivery and stores what it produced (a reply to route, or the dead-letter copy) in one
    * commit, so a crash leaves either the old delivery pending or the new ones stored, never neither.
    */
-  settle(seq: number, route: string, outcome: 'delivered' | 'dead', produced?: { event: CloudEvent; deliveries: NewDelivery[] }): void {
-    this.#db.exec('BEGIN');
-    try {
-      if (produced) this.#write(produced.event, produced.deliveries, Date.now());
+  settle(seq: number, route: string, outcome: 'delivered' | 'dead', produced?: { event: CloudEvent; deliveries: NewDelivery[] }): Promise<void> {
+    return this.#enqueue((now) => {
+      if (produced) this.#write(produced.event, produced.deliveries, now);
       if (outcome === 'delivered') this.#delete.run(seq, route);
       else this.#dead.run(seq, route);
-      this.#db.exec('COMMIT');
-    } catch (e) {
-      this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    });
+  }
+
+  retryLater(seq: number, route: string, attempt: number, at: number): Promise<void> {
+    return this.#enqueue(() => this.#reschedule.run(attempt, at, seq, route));
+  }
+
+  /**
+   * Group commit: every write asked for in this turn of the event loop goes into one transaction, so
+   * one fsync covers a burst of ingress and delivery outcomes.
+   */
+  #enqueue(write: (now: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ write, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
   }
 
   #flush(): void {
@@ -110,7 +129,7 @@ export class BrokerStore {
     const now = Date.now();
     try {
       this.#db.exec('BEGIN');
-      for (const w of batch) this.#write(w.event, w.deliveries, now);
+      for (const w of batch) w.write(now);
       this.#db.exec('COMMIT');
     } catch (e) {
       try {
@@ -121,13 +140,31 @@ export class BrokerStore {
       for (const w of batch) w.reject(e as Error);
       return;
     }
-    for (const w of batch) w.resolve();
+    this.#unsynced.push(...batch);
+    this.#sync();
   }
 
-  #write(event: CloudEvent, deliveries: NewDelivery[], now: number): void {
-    if (!deliveries.length) return;
-    const { lastInsertRowid } = this.#insertEvent.run(JSON.stringify(toJsonObject(event)));
-    for (const d of deliveries) this.#insertDelivery.run(lastInsertRowid, d.route, now, d.partition, d.ordered ? 1 : 0);
+  #sync(): void {
+    if (this.#syncing || !this.#unsynced.length) return;
+    const group = this.#unsynced;
+    this.#unsynced = [];
+    this.#syncing = true;
+    this.#walFd ??= openSync(`${this.#file}-wal`, 'r');
+    fsync(this.#walFd, (err) => {
+      this.#syncing = false;
+      for (const w of group) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
+      this.#sync();
+    });
+  }
+
+  #write(event: CloudEvent, deliveries: NewDelivery[], now: number): number {
+    if (!deliveries.length) return 0;
+    const seq = Number(this.#insertEvent.run(JSON.stringify(toJsonObject(event))).lastInsertRowid);
+    for (const d of deliveries) this.#insertDelivery.run(seq, d.route, now, d.partition, d.ordered ? 1 : 0);
+    return seq;
   }
 
   due(now: number, limit: number): PendingDelivery[] {
@@ -144,9 +181,6 @@ export class BrokerStore {
     return row?.at ?? undefined;
   }
 
-  retryLater(seq: number, route: string, attempt: number, at: number): void {
-    this.#reschedule.run(attempt, at, seq, route);
-  }
 
   /** Drops events whose deliveries are all done. */
   collect(): void {
@@ -160,5 +194,6 @@ export class BrokerStore {
   close(): void {
     this.#flush();
     this.#db.close();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
   }
 }

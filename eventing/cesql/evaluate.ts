@@ -110,8 +110,15 @@ function compileIn(operandNode: Node, setNodes: readonly Node[], negated: boolea
 
 function castSet(values: readonly Value[], type: 'String' | 'Integer' | 'Boolean'): CastSet {
   const scratch = { errors: [] as CesqlError[] };
-  const cast = new Set(values.map((v) => castTo(type, v, scratch)));
-  return { values: cast, errors: scratch.errors.map((e) => Object.freeze(e)) };
+  const first = new Map<Value, number>();
+  let firstFailure = Infinity;
+  values.forEach((value, i) => {
+    const before = scratch.errors.length;
+    const cast = castTo(type, value, scratch);
+    if (scratch.errors.length !== before) firstFailure = Math.min(firstFailure, i);
+    else if (!first.has(cast)) first.set(cast, i);
+  });
+  return { first, firstFailure, errors: scratch.errors.map((e) => Object.freeze(e)) };
 }
 
 function compileCall(name: string, argNodes: readonly Node[]): Compiled {

@@ -206,8 +206,9 @@ export function likeOperator(operand: Evaluator, matches: LikeMatcher, negated: 
 
 /**
  * `x [NOT] IN (y1, …)` (§3.4.5): `=` semantics, but §3.7's special rule casts each element to the type
- * of x. Every element is evaluated and cast, so an element that cannot be compared is an error even
- * after a match, and the answer does not depend on the order of the set.
+ * of x. Read as `x = y1 OR x = y2 …`: the first match ends it; an element that fails (or cannot be
+ * cast) counts as no match, the rest are still evaluated, and the answer is then false. sdk-go, and so
+ * Knative, also stop at the first match.
  */
 export function inOperator(operand: Evaluator, set: readonly Evaluator[], negated: boolean): Evaluator {
   return (event, out) => {
@@ -215,19 +216,26 @@ export function inOperator(operand: Evaluator, set: readonly Evaluator[], negate
     const n = errors.length;
     const x = operand(event, out);
     const failed = errors.length !== n;
-    let found = false;
     for (let i = 0; i < set.length; i++) {
       const before = errors.length;
       const y = set[i]!(event, out);
       if (failed || errors.length !== before) continue;
-      if (typeof x === typeof y ? x === y : castEquals(y, x, out)) found = true;
+      const equal = typeof x === typeof y ? x === y : castEquals(y, x, out);
+      if (equal && errors.length === n) return !negated;
     }
-    return errors.length === n && found !== negated;
+    return errors.length === n && negated;
   };
 }
 
-/** Per type of x, the elements of a constant set cast to it, or the errors that cast gives. */
-export type CastSet = { readonly values: ReadonlySet<Value>; readonly errors: readonly CesqlError[] };
+/**
+ * A constant set cast to one type of x: where each value first occurs, and from which element on the
+ * cast fails (with the errors of all elements that fail).
+ */
+export interface CastSet {
+  readonly first: ReadonlyMap<Value, number>;
+  readonly firstFailure: number;
+  readonly errors: readonly CesqlError[];
+}
 
 /**
  * `x [NOT] IN (constants…)`, the set cast to each possible type of x when compiled: one hash lookup
@@ -244,10 +252,10 @@ export function inConstantSet(
     const x = operand(event, out);
     if (errors.length !== n) return false;
     const set = sets[typeof x as 'string' | 'number' | 'boolean'];
-    if (set.errors.length) {
-      for (const error of set.errors) errors.push(error);
-      return false;
-    }
-    return set.values.has(x) !== negated;
+    const at = set.first.get(x);
+    if (at !== undefined && at < set.firstFailure) return !negated;
+    if (set.errors.length === 0) return negated;
+    for (const error of set.errors) errors.push(error);
+    return false;
   };
 }

@@ -190,6 +190,23 @@ describe('LIKE', () => {
   });
 });
 
+describe('IN', () => {
+  it('gives the same answer and errors for a constant set as for the same values read from attributes', () => {
+    const value = fc.oneof(fc.integer({ min: -2, max: 2 }), fc.boolean(), fc.constantFrom('1', '0', 'true', 'TRUE', 'x', ''));
+    const literal = (v: unknown) => (typeof v === 'string' ? `'${v}'` : String(v));
+    fc.assert(
+      fc.property(value, fc.array(value, { minLength: 1, maxLength: 5 }), fc.boolean(), (x, set, negated) => {
+        const op = negated ? 'NOT IN' : 'IN';
+        const event = { ...EVENT, ...Object.fromEntries(set.map((v, i) => [`e${i}`, v])) };
+        const constant = evaluateCesql(`${literal(x)} ${op} (${set.map(literal).join(', ')})`, event);
+        const dynamic = evaluateCesql(`${literal(x)} ${op} (${set.map((_, i) => `e${i}`).join(', ')})`, event);
+        expect(constant).toEqual(dynamic);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('string literals', () => {
   it.each<[string, string]>([
     [`'abc'`, 'abc'],
@@ -291,7 +308,14 @@ describe('errors: the failing sub-expression gives its zero value, evaluation go
     ["TRUE AND 'yes'", false, 'cast'],
     ["'yes' < 1", false, 'cast'],
     ["NOT 'yes'", false, 'cast'],
-    ["1 IN (1, 'abc')", false, 'cast'],
+    // IN reads as `x = y1 OR x = y2 …`: the first match ends it, an earlier failure makes it false.
+    ["1 IN ('abc', 1)", false, 'cast'],
+    ["1 IN (1, 'abc')", true],
+    ['1 IN (1, missing)', true],
+    ['1 NOT IN (1, missing)', false],
+    ['1 NOT IN (2, missing)', false, 'missingAttribute'],
+    ['myint IN (missing, myint)', false, 'missingAttribute'],
+    ['myint IN (myint, missing)', true],
     ["LEFT('abc', 'x')", '', 'cast'],
     ['1 / 0 = 0', false, 'math'],
     ['FOO()', false, 'missingFunction'],
