@@ -25,12 +25,13 @@ export function attributeText(event: Record<string, unknown>, name: string): str
  * `FilterValidationError` instead of being skipped into match-all, and a CESQL expression that does
  * not yield true (an error, or a value that is not a Boolean) does not match. No filters: match all.
  */
-export function compileFilters(spec: FilterSpec): EventMatcher {
+export function compileFilters(spec: FilterSpec, shared?: Map<string, EventMatcher>): EventMatcher {
   const errors = validateFilters(spec);
   if (errors.length) throw new FilterValidationError(errors);
   if (!Array.isArray(spec)) return compileAttributes(spec.attributes);
   if (spec.length === 0) return () => true;
-  return spec.length === 1 ? compileOne(spec[0]!) : all(spec.map(compileOne));
+  const one = (f: SubscriptionsApiFilter) => compileOne(f, shared);
+  return spec.length === 1 ? one(spec[0]!) : all(spec.map(one));
 }
 
 function compileAttributes(attrs: Record<string, string>): EventMatcher {
@@ -45,14 +46,27 @@ function compileAttributes(attrs: Record<string, string>): EventMatcher {
   };
 }
 
-function compileOne(f: SubscriptionsApiFilter): EventMatcher {
+/**
+ * One filter. With `shared`, equal filters compile to one matcher: many bindings bind the same Events,
+ * and a router over thousands of them then keeps one copy of each, warm in the CPU's caches.
+ */
+function compileOne(f: SubscriptionsApiFilter, shared?: Map<string, EventMatcher>): EventMatcher {
+  if (!shared) return compileNew(f);
+  const key = JSON.stringify(f);
+  let m = shared.get(key);
+  if (!m) shared.set(key, (m = compileNew(f, shared)));
+  return m;
+}
+
+function compileNew(f: SubscriptionsApiFilter, shared?: Map<string, EventMatcher>): EventMatcher {
+  const one = (c: SubscriptionsApiFilter) => compileOne(c, shared);
   if (f.exact) return attributeTest(f.exact, (have, want) => have === want);
   if (f.prefix) return attributeTest(f.prefix, (have, want) => have.startsWith(want));
   if (f.suffix) return attributeTest(f.suffix, (have, want) => have.endsWith(want));
-  if (f.all) return all(f.all.map(compileOne));
-  if (f.any) return any(f.any.map(compileOne));
+  if (f.all) return all(f.all.map(one));
+  if (f.any) return any(f.any.map(one));
   if (f.not) {
-    const inner = compileOne(f.not);
+    const inner = one(f.not);
     return (event) => !inner(event);
   }
   const compiled = compileCesql(f.cesql!);

@@ -30,8 +30,9 @@ export class Router<T> {
 
   constructor(routes: readonly Route<T>[]) {
     for (const a of INDEXED) this.#byAttribute.set(a, new Map());
+    const shared = new Map<string, EventMatcher>();
     routes.forEach((route, order) => {
-      const c: Compiled<T> = { order, route, matches: compileFilters(route.filters) };
+      const c: Compiled<T> = { order, route, matches: compileFilters(route.filters, shared) };
       const key = indexKey(route.filters);
       if (!key) return void this.#always.push(c);
       const map = this.#byAttribute.get(key.attribute)!;
