@@ -8,6 +8,8 @@ import { DURATION_BUCKETS, RequestMetrics } from './request-metrics.ts';
 
 type Prom = typeof import('prom-client');
 const require = createRequire(import.meta.url);
+/** prom-client, loaded on first use (its CommonJS build, synchronously). */
+const prom = (): Prom => require('prom-client') as Prom;
 
 /** What a bot's code may do with metrics: its own counters, gauges and histograms on the pod's registry. */
 export interface BotMetrics {
@@ -67,18 +69,18 @@ export class PodMetrics implements BotMetrics {
   /** Loads prom-client and makes the registry (once); what was counted before is counted in. */
   load(): Loaded {
     if (this.#loaded) return this.#loaded;
-    const prom = require('prom-client') as Prom;
-    const registry = new prom.Registry();
+    const p = prom();
+    const registry = new p.Registry();
     registry.setDefaultLabels({ bot: this.#bot });
-    prom.collectDefaultMetrics({ register: registry });
+    p.collectDefaultMetrics({ register: registry });
     const registers = [registry];
     const self = this;
     for (const metric of this.#requests.metrics()) registry.registerMetric(metric as never);
     const m: Loaded = {
       registry,
-      delivered: new prom.Counter({ name: 'knbot_events_delivered_total', help: 'Events sent to K_SINK, by result.', labelNames: ['result'], registers }),
+      delivered: new p.Counter({ name: 'knbot_events_delivered_total', help: 'Events sent to K_SINK, by result.', labelNames: ['result'], registers }),
     };
-    new prom.Gauge({
+    new p.Gauge({
       name: 'knbot_inflight_requests',
       help: 'Requests being handled now (health and metrics excluded).',
       registers,
@@ -87,7 +89,7 @@ export class PodMetrics implements BotMetrics {
       },
     });
     const settable = (name: string, help: string, read: () => number | undefined) =>
-      new prom.Gauge({
+      new p.Gauge({
         name,
         help,
         registers,
@@ -106,19 +108,16 @@ export class PodMetrics implements BotMetrics {
 
   counter(name: string, help: string, labelNames: string[] = []): Counter<string> {
     const { registry } = this.load();
-    const prom = require('prom-client') as Prom;
-    return (registry.getSingleMetric(name) as Counter<string>) ?? new prom.Counter({ name, help, labelNames, registers: [registry] });
+    return (registry.getSingleMetric(name) as Counter<string>) ?? new (prom().Counter)({ name, help, labelNames, registers: [registry] });
   }
 
   gauge(name: string, help: string, labelNames: string[] = []): Gauge<string> {
     const { registry } = this.load();
-    const prom = require('prom-client') as Prom;
-    return (registry.getSingleMetric(name) as Gauge<string>) ?? new prom.Gauge({ name, help, labelNames, registers: [registry] });
+    return (registry.getSingleMetric(name) as Gauge<string>) ?? new (prom().Gauge)({ name, help, labelNames, registers: [registry] });
   }
 
   histogram(name: string, help: string, labelNames: string[] = [], buckets = DURATION_BUCKETS): Histogram<string> {
     const { registry } = this.load();
-    const prom = require('prom-client') as Prom;
-    return (registry.getSingleMetric(name) as Histogram<string>) ?? new prom.Histogram({ name, help, labelNames, buckets, registers: [registry] });
+    return (registry.getSingleMetric(name) as Histogram<string>) ?? new (prom().Histogram)({ name, help, labelNames, buckets, registers: [registry] });
   }
 }

@@ -205,6 +205,11 @@ describe('the bot API', () => {
     expect(texts.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `count ${i + 1}`).sort());
   });
 
+  it("exposes the bot's own metrics on the pod's /metrics", async () => {
+    await say('x', 'metrics');
+    expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/kitchen_turns_total\{bot="kitchen"\} [1-9]/);
+  });
+
   it('gives the bot its bot.yaml config and run.envs', async () => {
     expect((await say('config')).body.text).toBe('hello from bot.yaml');
     expect((await say('env')).body.text).toBe('set');
