@@ -1,18 +1,16 @@
-export type { CloudEvent, ExtensionValue } from './cloudevent.ts';
-export { EXTENSION_NAME, SPEC_VERSION, extensionsOf, isTimestamp, isUriReference, validateCloudEvent } from './cloudevent.ts';
-export { CloudEventError, type FieldError } from './errors.ts';
-export { fromJsonObject, parseJsonEvent, toJsonObject } from './json-format.ts';
-export { decodeHttp, hasCloudEventHeaders, type DecodedMessage, type IncomingHeaders } from './http/decode.ts';
-export {
-  BATCH_CONTENT_TYPE,
-  STRUCTURED_CONTENT_TYPE,
-  encodeBatch,
-  encodeBinary,
-  encodeBinaryText,
-  encodeStructured,
-  type BinaryMessage,
-  type HttpMessage,
-} from './http/encode.ts';
-export { decodeHeaderValue, encodeHeaderValue } from './http/header-value.ts';
-export { contentModeOf, parseMediaType, type ContentMode, type MediaType } from './http/media-type.ts';
+export * from './codec.ts';
 export { compileCesql, evaluateCesql, type CesqlError, type CesqlErrorKind, type CesqlResult, type CompiledCesql } from './cesql/index.ts';
+export {
+  attributeText,
+  compileFilters,
+  type AttributesFilter,
+  type EventMatcher,
+  type FilterError,
+  type FilterSpec,
+  FilterValidationError,
+  type SubscriptionsApiFilter,
+  validateFilters,
+} from './filters/index.ts';
+export * from './model/index.ts';
+export { type Route, Router } from './router/index.ts';
+export { type BrokerOptions, type BrokerRoute, LocalBroker } from './broker/index.ts';

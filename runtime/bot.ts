@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { CloudEvent } from '../eventing/index.ts';
+import type { CloudEvent } from '../eventing/codec.ts';
 import type { Logger } from './log.ts';
 import type { BotMetrics } from './metrics.ts';
 

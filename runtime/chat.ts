@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CloudEvent } from '../eventing/index.ts';
+import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, MessageResult, Reply, ReplyChunk } from './bot.ts';
 import { type MaybePromise, andThen } from './maybe.ts';
 import { HttpProblem } from './problem.ts';

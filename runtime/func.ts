@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { type CloudEvent, encodeBinary } from '../eventing/index.ts';
+import { type CloudEvent, encodeBinary } from '../eventing/codec.ts';
 import type { FuncModule } from './load.ts';
 import type { Logger } from './log.ts';
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { FieldError } from '../eventing/index.ts';
+import type { FieldError } from '../eventing/codec.ts';
 
 /** An HTTP error answered as problem details (RFC 9457): `type`, `title`, `status`, `detail`. */
 export class HttpProblem extends Error {

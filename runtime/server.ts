@@ -9,7 +9,7 @@ import {
   encodeBinaryText,
   hasCloudEventHeaders,
   validateCloudEvent,
-} from '../eventing/index.ts';
+} from '../eventing/codec.ts';
 import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.ts';
 import type { Bot, ChatMessage, EmitEvent, Reply } from './bot.ts';
 import { MESSAGE_RECEIVED, collectReply, conversationKey, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';

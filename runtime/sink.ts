@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type CloudEvent, encodeBinary, validateCloudEvent } from '../eventing/index.ts';
+import { type CloudEvent, encodeBinary, validateCloudEvent } from '../eventing/codec.ts';
 import type { EmitEvent } from './bot.ts';
 
 /** `K_CE_OVERRIDES` (Knative SinkBinding): `{"extensions": {name: value}}` set on every event sent. */

@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import type { CloudEvent } from '../eventing/index.ts';
+import type { CloudEvent } from '../eventing/codec.ts';
 import type { EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
 import type { ServeConfig } from './config.ts';
 import type { Logger } from './log.ts';
