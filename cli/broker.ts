@@ -9,8 +9,9 @@ const USAGE = `usage: knbot broker --state-dir DIR --routes FILE [--port N] [--h
 Runs the local broker on its own: CloudEvents POSTed to it are answered 202 once stored in DIR, then
 delivered to every matching route with Knative's retry, backoff and dead-letter rules.
 
-  --routes FILE   JSON list of routes: [{id, filters, url, delivery?, ordered?, deadLetterUrl?}]
-                  (filters: a Trigger's spec.filters array, or {attributes: {...}})
+  --routes FILE   JSON list of routes: [{id, filters, url | reply: {text}, delivery?, ordered?, deadLetterUrl?}]
+                  (filters: a Trigger's spec.filters array, or {attributes: {...}}; reply: a canned
+                  answer the broker gives itself)
   --port N        port to listen on (default $PORT, else 8090)
   --max-ttl N     knativebrokerttl given to new events (default 255)`;
 
@@ -25,7 +26,10 @@ function readRoutes(file: string): BrokerRoute[] {
   routes.forEach((r: Record<string, unknown>, i) => {
     const where = `--routes ${file}: [${i}]`;
     if (typeof r?.id !== 'string' || r.id === '') throw new UsageError(`${where}.id: must be a non-empty string`, USAGE);
-    if (typeof r.url !== 'string' || !URL.canParse(r.url)) throw new UsageError(`${where}.url: must be an absolute URL`, USAGE);
+    const reply = r.reply as { text?: unknown } | undefined;
+    if ((r.url === undefined) === (reply === undefined)) throw new UsageError(`${where}: needs a url or a reply {text}, not both`, USAGE);
+    if (r.url !== undefined && (typeof r.url !== 'string' || !URL.canParse(r.url))) throw new UsageError(`${where}.url: must be an absolute URL`, USAGE);
+    if (reply !== undefined && (typeof reply?.text !== 'string' || reply.text === '')) throw new UsageError(`${where}.reply.text: must be a non-empty string`, USAGE);
     const errors = validateFilters(r.filters ?? []);
     if (errors.length) throw new UsageError(`${where}.filters${errors[0]!.field}: ${errors[0]!.message}`, USAGE);
   });

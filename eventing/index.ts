@@ -1,4 +1,5 @@
 export * from './codec.ts';
+export { CARRIED_EXTENSIONS, type Conversation, MESSAGE_RECEIVED, REPLY_SEND, chatReplyEvent, conversationKey, conversationOfEvent, parseConversationKey } from './chat.ts';
 export { compileCesql, evaluateCesql, type CesqlError, type CesqlErrorKind, type CesqlResult, type CompiledCesql } from './cesql/index.ts';
 export {
   attributeText,
@@ -13,4 +14,4 @@ export {
 } from './filters/index.ts';
 export * from './model/index.ts';
 export { type Route, Router } from './router/index.ts';
-export { type BrokerOptions, type BrokerRoute, LocalBroker } from './broker/index.ts';
+export { type BrokerOptions, type BrokerRoute, LocalBroker, type ResolveDestination, brokerRoutes } from './broker/index.ts';

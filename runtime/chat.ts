@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { chatReplyEvent, conversationKey as keyOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, MessageResult, Reply, ReplyChunk } from './bot.ts';
 import { type MaybePromise, andThen } from './maybe.ts';
 import { HttpProblem } from './problem.ts';
-
-export const MESSAGE_RECEIVED = 'dev.knbot.chat.message.received';
-export const REPLY_SEND = 'dev.knbot.chat.reply.send';
-/** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */
-const CARRIED = ['chatbot', 'chatplatform', 'chattenant', 'chatuser', 'partitionkey'] as const;
 
 /**
  * The normalized message of a `dev.knbot.chat.message.received` event (DESIGN §6). The conversation
@@ -34,11 +30,7 @@ function conversationOf(value: unknown, event: CloudEvent): ChatMessage['convers
     if (c.thread !== undefined && typeof c.thread !== 'string') throw invalid('data.conversation.thread', 'must be a string');
     return c.thread === undefined ? { id: c.id } : { id: c.id, thread: c.thread as string };
   }
-  if (event.subject !== undefined) {
-    const slash = event.subject.indexOf('/');
-    return slash > 0 ? { id: event.subject.slice(0, slash), thread: event.subject.slice(slash + 1) } : { id: event.subject };
-  }
-  return { id: event.source };
+  return event.subject !== undefined ? parseConversationKey(event.subject) : { id: event.source };
 }
 
 function userOf(value: unknown, event: CloudEvent): ChatMessage['user'] {
@@ -50,24 +42,12 @@ function userOf(value: unknown, event: CloudEvent): ChatMessage['user'] {
 
 /** The conversation key of a message: `<conversation>[/<thread>]`, as in a chat event's `subject`. */
 export function conversationKey(msg: ChatMessage): string {
-  return msg.conversation.thread === undefined ? msg.conversation.id : `${msg.conversation.id}/${msg.conversation.thread}`;
+  return keyOf(msg.conversation);
 }
 
 /** The `dev.knbot.chat.reply.send` event answering `msg` (DESIGN §4.1). */
 export function replyEvent(msg: ChatMessage, reply: Reply, source: string): CloudEvent {
-  const inEvent = msg.event;
-  const out: CloudEvent = {
-    specversion: '1.0',
-    id: randomUUID(),
-    source,
-    type: REPLY_SEND,
-    subject: inEvent?.subject ?? conversationKey(msg),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-  };
-  if (inEvent) for (const name of CARRIED) if (inEvent[name] !== undefined) out[name] = inEvent[name];
-  out.data = { ...reply, conversation: msg.conversation, inReplyTo: msg.id };
-  return out;
+  return chatReplyEvent(msg, reply, source);
 }
 
 function isIterable(value: unknown): value is AsyncIterable<unknown> | Iterable<unknown> {
@@ -120,8 +100,7 @@ export function messageFromChatRequest(body: unknown): ChatMessage {
     if (typeof u !== 'object' || u === null || typeof u.id !== 'string') throw invalid('user', 'must be a string or {id, name?}');
     user = typeof u.name === 'string' ? { id: u.id, name: u.name } : { id: u.id };
   }
-  const slash = b.conversation.indexOf('/');
-  const conversation = slash > 0 ? { id: b.conversation.slice(0, slash), thread: b.conversation.slice(slash + 1) } : { id: b.conversation };
+  const conversation = parseConversationKey(b.conversation);
   return { id: typeof b.id === 'string' && b.id !== '' ? b.id : randomUUID(), text: b.text, user, conversation };
 }
 

@@ -12,7 +12,8 @@ import {
 } from '../eventing/codec.ts';
 import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.ts';
 import type { Bot, ChatMessage, EmitEvent, Reply } from './bot.ts';
-import { MESSAGE_RECEIVED, collectReply, conversationKey, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';
+import { MESSAGE_RECEIVED } from '../eventing/chat.ts';
+import { collectReply, conversationKey, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import { answerFunc, funcEvent } from './func.ts';
 import type { LoadedModule } from './load.ts';

@@ -13,11 +13,15 @@ import { BrokerStore, type NewDelivery, type PendingDelivery } from './store.ts'
 
 const { createServer } = process.getBuiltinModule('node:http');
 
-/** A subscription of the local broker: a compiled Trigger with its subscriber resolved to a URL. */
+/**
+ * A subscription of the local broker: a compiled Trigger with its subscriber resolved to a URL, or,
+ * for an Event with a canned reply, the reply the broker answers itself (no bot is woken).
+ */
 export interface BrokerRoute {
   id: string;
   filters: FilterSpec;
-  url: string;
+  url?: string;
+  reply?: { text: string };
   delivery?: DeliverySpec;
   /** Deliver one conversation's events (same `partitionkey`, else `subject`) one at a time, in order. */
   ordered?: boolean;
@@ -161,7 +165,14 @@ function compile(routes: BrokerRoute[]): Compiled {
   const targets = new Map<string, RouteTarget>();
   for (const r of routes) {
     if (r.id.endsWith(DLS_SUFFIX)) throw new Error(`route id ${r.id} may not end in ${DLS_SUFFIX}`);
-    targets.set(r.id, { url: r.url, policy: deliveryPolicy(r.delivery), ordered: !!r.ordered, ...(r.deadLetterUrl ? { deadLetterUrl: r.deadLetterUrl } : {}) });
+    if ((r.url === undefined) === (r.reply === undefined)) throw new Error(`route ${r.id} needs a url or a reply, not both`);
+    targets.set(r.id, {
+      url: r.url ?? `reply:${r.id}`,
+      policy: deliveryPolicy(r.delivery),
+      ordered: !!r.ordered,
+      ...(r.reply ? { reply: r.reply } : {}),
+      ...(r.deadLetterUrl ? { deadLetterUrl: r.deadLetterUrl } : {}),
+    });
   }
   return { router: new Router(routes.map((r) => ({ id: r.id, filters: r.filters, target: r }))), targets };
 }

@@ -1,3 +1,4 @@
+import { chatReplyEvent, conversationOfEvent } from '../chat.ts';
 import type { CloudEvent } from '../cloudevent.ts';
 import { CloudEventError } from '../errors.ts';
 import { decodeHttp, hasCloudEventHeaders } from '../http/decode.ts';
@@ -8,6 +9,8 @@ import type { BrokerStore, NewDelivery, PendingDelivery } from './store.ts';
 /** Where a route delivers, resolved. */
 export interface RouteTarget {
   url: string;
+  /** A canned reply: the broker answers the event itself. */
+  reply?: { text: string };
   policy: DeliveryPolicy;
   ordered: boolean;
   deadLetterUrl?: string;
@@ -22,6 +25,9 @@ export interface DispatchHost {
   ingressUrl(): string;
   onOutcome?(route: string, result: 'delivered' | 'retry' | 'dead' | 'dead-lettered'): void;
 }
+
+/** `source` of the replies the broker answers itself. */
+export const CANNED_REPLY_SOURCE = '/knbot/broker';
 
 /** Dead-letter copies travel on a route of their own, named after the route that failed. */
 export const DLS_SUFFIX = '#dls';
@@ -136,6 +142,7 @@ export class Dispatcher {
     const dls = d.route.endsWith(DLS_SUFFIX);
     const target = this.#host.target(dls ? d.route.slice(0, -DLS_SUFFIX.length) : d.route);
     if (!target) return this.#settled(d, 'dead', undefined, 'dead');
+    if (target.reply && !dls) return this.#cannedReply(d, target.reply);
     const url = dls ? target.deadLetterUrl! : target.url;
     const { [TTL_ATTRIBUTE]: ttl, ...outgoing } = d.event;
     // The dead-letter sink gets the message as the broker holds it, TTL included (Knative's behaviour).
@@ -162,6 +169,13 @@ export class Dispatcher {
       return this.#host.onOutcome?.(d.route, 'retry');
     }
     return this.#exhausted(d, target, url, res.status, res.body);
+  }
+
+  /** An Event's canned reply (DESIGN §5): the reply event goes in as if a bot had answered, and no bot is woken. */
+  #cannedReply(d: PendingDelivery, reply: { text: string }): Promise<void> {
+    const answer = chatReplyEvent({ id: d.event.id, conversation: conversationOfEvent(d.event), event: d.event }, reply, CANNED_REPLY_SOURCE);
+    const routed = this.#host.routeReply(answer, d.event[TTL_ATTRIBUTE]);
+    return this.#settled(d, routed ? 'delivered' : 'dead', routed, routed ? 'delivered' : 'dead');
   }
 
   #exhausted(d: PendingDelivery, target: RouteTarget, destination: string, status: number | undefined, body: Uint8Array): Promise<void> {

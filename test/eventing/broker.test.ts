@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BrokerRoute } from '../../eventing/broker/index.ts';
+import { type BrokerRoute, brokerRoutes } from '../../eventing/broker/index.ts';
+import { compileRouting, readModelYaml } from '../../eventing/model/index.ts';
 import { freePort, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 import { Subscriber } from '../subscriber.ts';
@@ -156,5 +157,46 @@ describe('the local broker', () => {
     const firstB = sub.received.findIndex((r) => r.headers['ce-id'] === 'b-0');
     const firstA1 = sub.received.findIndex((r) => r.headers['ce-id'] === 'a-1');
     expect(firstB).toBeLessThan(firstA1);
+  });
+});
+
+describe('the local broker with routes compiled from the model', () => {
+  it('answers an Event with a canned reply itself, without waking the bot', async () => {
+    const bot = await subscriber();
+    const egress = await subscriber();
+    const model = readModelYaml(
+      `apiVersion: knbot.dev/v1alpha1
+kind: Event
+metadata: { name: chat, labels: { bot: faq } }
+spec: { types: [dev.knbot.chat.message.received] }
+---
+apiVersion: knbot.dev/v1alpha1
+kind: Event
+metadata: { name: hello, labels: { bot: faq } }
+spec: { keywords: [hello], reply: { text: "Hi there!" } }
+---
+apiVersion: knbot.dev/v1alpha1
+kind: EventBinding
+metadata: { name: faq }
+spec: { botRef: { name: faq }, eventSelector: { matchLabels: { bot: faq } } }
+`,
+      'model.yaml',
+    );
+    expect(model.errors).toEqual([]);
+    const { triggers } = compileRouting({ bots: [{ name: 'faq', namespace: 'default', broker: 'default' }], events: model.events, bindings: model.bindings });
+    const routes = brokerRoutes(triggers, model.events, (d) => (d.ref?.kind === 'Service' && d.ref.name === 'faq' ? bot.url : undefined));
+    // The gateway's egress takes every reply.
+    routes.push({ id: 'egress', filters: [{ exact: { type: 'dev.knbot.chat.reply.send' } }], url: egress.url });
+    const broker = await startBroker(mkdtempSync(join(tmpdir(), 'knbot-broker-')), routes);
+    const chat = (id: string, keyword?: string) =>
+      post(broker.url, id, { 'ce-chatbot': 'faq', 'ce-subject': 'C1', ...(keyword ? { 'ce-chatkeyword': keyword } : {}) }, `{"text":"${keyword ?? 'question'}"}`);
+    expect((await chat('k1', 'hello')).status).toBe(202);
+    expect((await chat('q1')).status).toBe(202);
+    await waitFor(() => egress.received.length === 1 && bot.received.length === 1, 'the canned reply and the question', 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(bot.received.map((r) => r.headers['ce-id'])).toEqual(['q1']);
+    const reply = egress.received[0]!;
+    expect(reply.headers).toMatchObject({ 'ce-type': 'dev.knbot.chat.reply.send', 'ce-subject': 'C1', 'ce-chatbot': 'faq', 'ce-source': '/knbot/broker' });
+    expect(JSON.parse(reply.body)).toMatchObject({ text: 'Hi there!', inReplyTo: 'k1', conversation: { id: 'C1' } });
   });
 });

@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import type { CloudEvent } from './cloudevent.ts';
+
+// The chat CloudEvents of DESIGN §6 that more than one part makes: the bot runtime answers messages
+// with replies, and so does the broker for an Event with a canned reply.
+
+export const MESSAGE_RECEIVED = 'dev.knbot.chat.message.received';
+export const REPLY_SEND = 'dev.knbot.chat.reply.send';
+/** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */
+export const CARRIED_EXTENSIONS = ['chatbot', 'chatplatform', 'chattenant', 'chatuser', 'partitionkey'] as const;
+
+export interface Conversation {
+  id: string;
+  thread?: string;
+}
+
+/** `<conversation>[/<thread>]`, as a chat event's `subject` writes it. */
+export function conversationKey(c: Conversation): string {
+  return c.thread === undefined ? c.id : `${c.id}/${c.thread}`;
+}
+
+/** Splits a conversation key (`subject`) into conversation and thread. */
+export function parseConversationKey(key: string): Conversation {
+  const slash = key.indexOf('/');
+  return slash > 0 ? { id: key.slice(0, slash), thread: key.slice(slash + 1) } : { id: key };
+}
+
+/** The `dev.knbot.chat.reply.send` event answering `message` (DESIGN §4.1): same subject, chat extensions carried over. */
+export function chatReplyEvent(
+  message: { id: string; conversation: Conversation; event?: CloudEvent },
+  reply: { text: string; [field: string]: unknown },
+  source: string,
+): CloudEvent {
+  const inEvent = message.event;
+  const out: CloudEvent = {
+    specversion: '1.0',
+    id: randomUUID(),
+    source,
+    type: REPLY_SEND,
+    subject: inEvent?.subject ?? conversationKey(message.conversation),
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+  };
+  if (inEvent) for (const name of CARRIED_EXTENSIONS) if (inEvent[name] !== undefined) out[name] = inEvent[name];
+  out.data = { ...reply, conversation: message.conversation, inReplyTo: message.id };
+  return out;
+}
+
+/**
+ * The conversation of a chat event, read leniently: `data.conversation` when it is well formed, else
+ * the `subject`, else the `source`.
+ */
+export function conversationOfEvent(event: CloudEvent): Conversation {
+  const c = (event.data as { conversation?: { id?: unknown; thread?: unknown } } | undefined)?.conversation;
+  if (c && typeof c.id === 'string' && c.id !== '') return typeof c.thread === 'string' ? { id: c.id, thread: c.thread } : { id: c.id };
+  return event.subject !== undefined ? parseConversationKey(event.subject) : { id: event.source };
+}
