@@ -97,7 +97,8 @@ export class Dispatcher {
     while (this.#inflight < MAX_INFLIGHT && this.#ready.length) this.#start(this.#ready.shift()!);
     if (this.#inflight >= MAX_INFLIGHT || !this.#scanStore) return;
     this.#scanStore = false;
-    for (const d of this.#store.due(Date.now(), MAX_INFLIGHT + this.#owned.size)) {
+    const now = Date.now();
+    for (const d of this.#store.due(now, MAX_INFLIGHT + this.#owned.size)) {
       if (this.#inflight >= MAX_INFLIGHT) {
         this.#scanStore = true;
         break;
@@ -107,7 +108,7 @@ export class Dispatcher {
       this.#owned.add(key(d));
       this.#start(d);
     }
-    this.#wakeAt(this.#store.nextDueAt());
+    this.#wakeAt(this.#store.nextDueAfter(now));
   }
 
   #start(d: PendingDelivery): void {

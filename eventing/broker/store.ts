@@ -77,7 +77,7 @@ export class BrokerStore {
       WHERE d.state = 'pending' AND d.next_at <= ?
         AND (d.ordered = 0 OR d.seq = (SELECT MIN(seq) FROM deliveries o WHERE o.route = d.route AND o.partition IS d.partition AND o.state = 'pending'))
       ORDER BY d.next_at, d.seq LIMIT ?`);
-    this.#nextDue = this.#db.prepare("SELECT MIN(next_at) AS at FROM deliveries WHERE state = 'pending'");
+    this.#nextDue = this.#db.prepare("SELECT MIN(next_at) AS at FROM deliveries WHERE state = 'pending' AND next_at > ?");
     this.#delete = this.#db.prepare('DELETE FROM deliveries WHERE seq = ? AND route = ?');
     this.#reschedule = this.#db.prepare('UPDATE deliveries SET attempt = ?, next_at = ? WHERE seq = ? AND route = ?');
     this.#dead = this.#db.prepare("UPDATE deliveries SET state = 'dead' WHERE seq = ? AND route = ?");
@@ -175,9 +175,12 @@ export class BrokerStore {
     });
   }
 
-  /** When the next pending delivery is due (epoch ms), or undefined when none is pending. */
-  nextDueAt(): number | undefined {
-    const row = this.#nextDue.get() as { at: number | null } | undefined;
+  /**
+   * When the next delivery falls due after `now` (epoch ms), or undefined. Those due already are in
+   * flight or found by the scan that asks.
+   */
+  nextDueAfter(now: number): number | undefined {
+    const row = this.#nextDue.get(now) as { at: number | null } | undefined;
     return row?.at ?? undefined;
   }
 
