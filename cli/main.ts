@@ -7,6 +7,7 @@ commands:
   serve <bot-dir>   run one bot as a Knative pod would: POST / (CloudEvents), POST /v1/chat,
                     /health/readiness, /health/liveness, /metrics on one port
   broker            run the local broker: durable ingress, Knative delivery semantics
+  render <bot-dir>  print the bot's Knative Service (YAML), checked against Knative's rules
   help              this text
   version           knbot's version
 
@@ -21,6 +22,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./serve.ts')).serveCommand(rest);
       case 'broker':
         return await (await import('./broker.ts')).brokerCommand(rest);
+      case 'render':
+        return await (await import('./render.ts')).renderCommand(rest);
       case 'version':
       case '--version':
         console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);

@@ -44,8 +44,9 @@ export function validateAgainst(schema: Schema, value: unknown, path = ''): stri
       const obj = value as Record<string, unknown>;
       for (const r of schema.required ?? []) if (obj[r] === undefined) errors.push(`${path}.${r}: is required`);
       for (const [k, v] of Object.entries(obj)) {
-        // Every object the API server stores has these at its root, whatever its schema lists.
-        if (path === '' && (k === 'apiVersion' || k === 'kind' || k === 'metadata') && !schema.properties?.[k]) continue;
+        // Every object the API server stores has these at its root, whatever its schema lists; the root
+        // metadata is ObjectMeta, which the API server checks itself (a CRD schema cannot describe it).
+        if (path === '' && (k === 'metadata' || ((k === 'apiVersion' || k === 'kind') && !schema.properties?.[k]))) continue;
         const child = schema.properties?.[k];
         if (child) errors.push(...validateAgainst(child, v, `${path}.${k}`));
         else if (typeof schema.additionalProperties === 'object') errors.push(...validateAgainst(schema.additionalProperties, v, `${path}.${k}`));

@@ -61,4 +61,20 @@ describe('the knbot command', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/no bot module in .*: expected index\.ts/);
   });
+
+  it('renders a bot to the YAML of its Knative Service', async () => {
+    const { code, stdout } = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--namespace', 'bots']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^apiVersion: serving\.knative\.dev\/v1\nkind: Service\n/);
+    expect(stdout).toContain('namespace: bots');
+    expect(stdout).toContain('image: registry.local/echo:1');
+  });
+
+  it('refuses to render an invalid manifest, naming the file, the field and the rule', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knbot-render-'));
+    writeFileSync(join(dir, 'bot.yaml'), 'name: bad\nimage: r/x:1\nbot:\n  containerConcurrency: 5000\n');
+    const { code, stderr } = await knbot(['render', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${join(dir, 'bot.yaml')}: bot.containerConcurrency: must be an integer from 0 to 1000`);
+  });
 });

@@ -1,0 +1,4 @@
+export { type BotManifest, MAX_CONTAINER_CONCURRENCY, MAX_REVISION_TIMEOUT_SECONDS, type ManifestProblem, ManifestValidationError, parseManifest, type SecretSource } from './manifest.ts';
+export { CONTAINER_PORT, type Container, type KnativeService, RenderError, type RenderOptions, renderService } from './render/service.ts';
+export { type ServiceProblem, validateService } from './validate.ts';
+export { parseGoDuration } from './go-duration.ts';
