@@ -8,7 +8,7 @@ import { startPod } from '../runtime/serve.ts';
 import { parseCeOverrides } from '../runtime/sink.ts';
 import { UsageError, intSetting, parseArgs } from './args.ts';
 
-const USAGE = `usage: knbot serve <bot-dir> [options]
+const USAGE = `usage: knbot serve [<bot-dir>] [options]
 
 Serves one bot the way its Knative pod runs it.
 
@@ -19,15 +19,19 @@ options:
 
 environment:
   PORT, K_SINK, K_CE_OVERRIDES, K_SERVICE   as Knative sets them
+  KNBOT_BOT_DIR                             the bot directory when none is given (container images)
   KNBOT_CONTAINER_CONCURRENCY, KNBOT_TIMEOUT_SECONDS, KNBOT_MAX_BODY_BYTES, KNBOT_BODY_TIMEOUT_MS,
   KNBOT_DRAIN_TIMEOUT_MS, KNBOT_LOG_LEVEL (debug|info|warn|error), KNBOT_LOG_REDACT (off shows text and secrets)`;
 
 /** Reads flags, environment and bot.yaml into one ServeConfig: the only place serve looks at either. */
 async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir: string; config: ServeConfig }> {
   const { positionals, flags } = parseArgs(argv, ['port', 'host', 'concurrency'], [], USAGE);
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'serve takes one bot directory' : 'serve needs a bot directory', USAGE);
-  const dir = resolve(positionals[0]!);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${positionals[0]} is not a directory`, USAGE);
+  if (positionals.length > 1) throw new UsageError('serve takes one bot directory', USAGE);
+  // A container image names its bot once, in KNBOT_BOT_DIR, and runs `knbot serve`.
+  const given = positionals[0] ?? env.KNBOT_BOT_DIR;
+  if (given === undefined) throw new UsageError('serve needs a bot directory (or KNBOT_BOT_DIR)', USAGE);
+  const dir = resolve(given);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${given} is not a directory`, USAGE);
   const manifest = await readPodManifest(dir, basename(dir));
   // func's run.envs: what the container would have been given, unless the environment already says.
   for (const e of manifest.envs) if (env[e.name] === undefined) env[e.name] = e.value;

@@ -35,7 +35,7 @@ describe('the knbot command', () => {
 
   it.each([
     [['frobnicate'], /unknown command "frobnicate"/],
-    [['serve'], /serve needs a bot directory/],
+    [['serve'], /serve needs a bot directory \(or KNBOT_BOT_DIR\)/],
     [['serve', 'functions/echo', '--port', 'abc'], /--port must be an integer from 0 to 65535, got abc/],
     [['serve', 'functions/echo', '--nope'], /unknown option --nope/],
     [['serve', 'no/such/dir'], /no\/such\/dir is not a directory/],
