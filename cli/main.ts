@@ -8,6 +8,10 @@ commands:
                     /health/readiness, /health/liveness, /metrics on one port
   broker            run the local broker: durable ingress, Knative delivery semantics
   render <bot-dir>  print the bot's Knative Service (YAML), checked against Knative's rules
+  deploy <bot-dir>  apply it to the cluster and wait until it is Ready
+  status <bot>      the Service's conditions, URL, revisions and traffic
+  traffic <bot>     split traffic for a canary (--tag canary=20) or --promote the latest
+  delete <bot>      delete the Service
   help              this text
   version           knbot's version
 
@@ -24,6 +28,11 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./broker.ts')).brokerCommand(rest);
       case 'render':
         return await (await import('./render.ts')).renderCommand(rest);
+      case 'deploy':
+      case 'status':
+      case 'traffic':
+      case 'delete':
+        return await (await import('./deploy.ts')).deployCommand(command, rest);
       case 'version':
       case '--version':
         console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
-import { ManifestValidationError, RenderError, parseManifest, renderService, validateService } from '../knative/index.ts';
+import { ManifestValidationError, parseManifest } from '../knative/manifest.ts';
+import { RenderError, renderService } from '../knative/render/service.ts';
+import { validateService } from '../knative/validate.ts';
 import { UsageError, parseArgs } from './args.ts';
 
 const USAGE = `usage: knbot render <bot-dir> [--image IMAGE] [--namespace NS] [--output yaml|json]

@@ -2,3 +2,5 @@ export { type BotManifest, MAX_CONTAINER_CONCURRENCY, MAX_REVISION_TIMEOUT_SECON
 export { CONTAINER_PORT, type Container, type KnativeService, RenderError, type RenderOptions, renderService } from './render/service.ts';
 export { type ServiceProblem, validateService } from './validate.ts';
 export { parseGoDuration } from './go-duration.ts';
+export { FIELD_MANAGER, type ServiceClient, TRAFFIC_MANAGER, serviceClient } from './kube.ts';
+export { type ServiceState, type TrafficTarget, serviceState, splitTraffic } from './status.ts';

@@ -1,0 +1,65 @@
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KnativeService } from './render/service.ts';
+import type { TrafficTarget } from './status.ts';
+
+const GROUP = 'serving.knative.dev';
+const VERSION = 'v1';
+const PLURAL = 'services';
+/** Field managers: the Service is knbot's; the traffic split is the traffic command's, so a redeploy keeps it. */
+export const FIELD_MANAGER = 'knbot';
+export const TRAFFIC_MANAGER = 'knbot-traffic';
+
+/** The narrow part of the Kubernetes API that deploy, status, traffic and delete use. */
+export interface ServiceClient {
+  apply(service: KnativeService, dryRun: boolean): Promise<unknown>;
+  get(namespace: string, name: string): Promise<unknown | undefined>;
+  setTraffic(namespace: string, name: string, traffic: TrafficTarget[]): Promise<unknown>;
+  delete(namespace: string, name: string): Promise<boolean>;
+}
+
+const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+function notFound(e: unknown): boolean {
+  return (e as { code?: number }).code === 404;
+}
+
+/** The client over @kubernetes/client-node: server-side apply with knbot's field managers. */
+export function serviceClient(kc: KubeConfig): ServiceClient {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return {
+    apply: (service, dryRun) =>
+      api.patchNamespacedCustomObject(
+        {
+          group: GROUP, version: VERSION, plural: PLURAL, namespace: service.metadata.namespace, name: service.metadata.name,
+          body: service, fieldManager: FIELD_MANAGER, force: true, ...(dryRun ? { dryRun: 'All' } : {}),
+        },
+        applyPatch,
+      ),
+    get: async (namespace, name) => {
+      try {
+        return await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+      } catch (e) {
+        if (notFound(e)) return undefined;
+        throw e;
+      }
+    },
+    setTraffic: (namespace, name, traffic) =>
+      api.patchNamespacedCustomObject(
+        {
+          group: GROUP, version: VERSION, plural: PLURAL, namespace, name,
+          body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Service', metadata: { name, namespace }, spec: { traffic } },
+          fieldManager: TRAFFIC_MANAGER, force: true,
+        },
+        applyPatch,
+      ),
+    delete: async (namespace, name) => {
+      try {
+        await api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+        return true;
+      } catch (e) {
+        if (notFound(e)) return false;
+        throw e;
+      }
+    },
+  };
+}
