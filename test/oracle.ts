@@ -1,7 +1,9 @@
-// The Knative Eventing oracle: a Go program (test/oracle/eventing/) that answers with the verdicts of
-// Knative's own code (knative.dev/eventing v0.49.2 = Knative 1.22.2, cloudevents sdk-go sql/v2),
-// for differential tests of knbot's filters, validation and CESQL. One JSON request per line in,
-// one JSON response per line out, in order.
+// The Knative oracles: Go programs under test/oracle/ that answer with the verdicts of Knative's own
+// code, for differential tests. One JSON request per line in, one JSON response per line out, in order.
+// This file holds the machinery they share (find go, build into node_modules/.cache/knbot-oracle/
+// keyed by a hash, spawn, ask in batches) and the Eventing oracle (test/oracle/eventing/:
+// knative.dev/eventing v0.49.2 = Knative 1.22.2, cloudevents sdk-go sql/v2) for knbot's filters,
+// validation and CESQL. The Serving oracle is in oracle-serving.ts.
 import { spawn, execFile } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
@@ -11,7 +13,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './shared.ts';
 
-const MODULE_DIR = join(ROOT, 'test', 'oracle', 'eventing');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'knbot-oracle');
 // .ci/run warms Go's build cache with the same flags, so that the build here only links.
 const BUILD_ARGS = ['build', '-buildvcs=false'];
@@ -125,10 +126,7 @@ export interface EventingOracle {
  * that is an error instead, since a skipped differential test passes silently.
  */
 export async function eventingOracleAvailable(): Promise<boolean> {
-  if ((await findGo()) !== undefined) return true;
-  if (process.env.CI === 'true') throw new Error('go is not on PATH; CI needs it for the Knative oracle');
-  console.warn('skipping: go is not on PATH, so the Knative oracle tests cannot run');
-  return false;
+  return goAvailable();
 }
 
 /**
@@ -136,13 +134,49 @@ export async function eventingOracleAvailable(): Promise<boolean> {
  * The first build downloads Knative's modules and compiles them: allow minutes.
  */
 export async function startEventingOracle(): Promise<EventingOracle | undefined> {
+  return startGoOracle<OracleResponse>({ name: 'eventing' });
+}
+
+// ---- Shared machinery of the Go oracles ----------------------------------------------------------
+
+/** A Go oracle: a `main` package in its own module at test/oracle/<name>/. */
+export interface GoOracleSpec {
+  /** The folder under test/oracle/, also the binary's name prefix in the cache. */
+  readonly name: string;
+  /** Command-line arguments for the started binary. */
+  readonly args?: readonly string[];
+}
+
+/** A running Go oracle, answering batches in order; `R` is the union of its response shapes. */
+export interface GoOracle<R extends { id: unknown }> {
+  /**
+   * Sends a batch (thousands are fine: it is written at once and streamed back) and resolves with
+   * one response per request, in order. `T` is an unchecked convenience for batches of one op.
+   */
+  ask<T extends R = R>(requests: readonly object[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Whether `go` is on PATH: false, with a warning, where it is not; under CI=true that is an error
+ * instead, since a skipped differential test passes silently.
+ */
+export async function goAvailable(): Promise<boolean> {
+  if ((await findGo()) !== undefined) return true;
+  if (process.env.CI === 'true') throw new Error('go is not on PATH; CI needs it for the Knative oracles');
+  console.warn('skipping: go is not on PATH, so the Knative oracle tests cannot run');
+  return false;
+}
+
+/** Builds (or reuses) and starts a Go oracle; undefined where `go` is missing (see goAvailable). */
+export async function startGoOracle<R extends { id: unknown }>(spec: GoOracleSpec): Promise<GoOracle<R> | undefined> {
   const goVersion = await findGo();
   if (goVersion === undefined) {
-    await eventingOracleAvailable();
+    await goAvailable();
     return undefined;
   }
-  const binary = await buildOracle(goVersion);
-  return OracleProcess.start(binary);
+  const binary = await buildOracle(spec.name, goVersion);
+  return OracleProcess.start<R>(binary, spec.args ?? [], `Knative ${spec.name} oracle`);
 }
 
 const execFileAsync = promisify(execFile);
@@ -158,15 +192,16 @@ async function findGo(): Promise<string | undefined> {
 }
 
 /** The binary's path; its name hashes the sources and the Go version, so a hit needs no build. */
-async function buildOracle(goVersion: string): Promise<string> {
-  const names = (await readdir(MODULE_DIR))
+async function buildOracle(name: string, goVersion: string): Promise<string> {
+  const moduleDir = join(ROOT, 'test', 'oracle', name);
+  const names = (await readdir(moduleDir))
     .filter((n) => n === 'go.mod' || n === 'go.sum' || n.endsWith('.go'))
     .sort();
   const hash = createHash('sha256').update(`${goVersion}\0${BUILD_ARGS.join(' ')}\0`);
-  for (const name of names) {
-    hash.update(name).update('\0').update(await readFile(join(MODULE_DIR, name))).update('\0');
+  for (const file of names) {
+    hash.update(file).update('\0').update(await readFile(join(moduleDir, file))).update('\0');
   }
-  const binary = join(CACHE_DIR, `eventing-${hash.digest('hex').slice(0, 16)}`);
+  const binary = join(CACHE_DIR, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
 
   await mkdir(CACHE_DIR, { recursive: true });
@@ -174,46 +209,49 @@ async function buildOracle(goVersion: string): Promise<string> {
   const partial = `${binary}.${randomUUID()}.partial`;
   try {
     await execFileAsync('go', [...BUILD_ARGS, '-o', partial, '.'], {
-      cwd: MODULE_DIR,
+      cwd: moduleDir,
       maxBuffer: 16 * 1024 * 1024,
     });
   } catch (err) {
     await rm(partial, { force: true });
     const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`go build of the Knative oracle failed in ${MODULE_DIR}:\n${stderr}`, { cause: err });
+    throw new Error(`go build of the Knative ${name} oracle failed in ${moduleDir}:\n${stderr}`, { cause: err });
   }
   await rename(partial, binary);
   // Older builds are 70 MB each; a worker still running one keeps its open file.
-  for (const name of await readdir(CACHE_DIR)) {
-    if (/^eventing-[0-9a-f]{16}$/.test(name) && join(CACHE_DIR, name) !== binary) {
-      await rm(join(CACHE_DIR, name), { force: true });
+  const stale = new RegExp(`^${name}-[0-9a-f]{16}$`);
+  for (const file of await readdir(CACHE_DIR)) {
+    if (stale.test(file) && join(CACHE_DIR, file) !== binary) {
+      await rm(join(CACHE_DIR, file), { force: true });
     }
   }
   return binary;
 }
 
-interface Batch {
+interface Batch<R> {
   readonly requests: readonly object[];
-  readonly responses: OracleResponse[];
-  resolve(responses: OracleResponse[]): void;
+  readonly responses: R[];
+  resolve(responses: R[]): void;
   reject(err: Error): void;
 }
 
 /** The running oracle: batches are written whole and answered in order through one queue. */
-class OracleProcess implements EventingOracle {
+class OracleProcess<R extends { id: unknown }> implements GoOracle<R> {
   readonly #child: ChildProcessWithoutNullStreams;
+  readonly #label: string;
   readonly #exited: Promise<void>;
-  readonly #pending: Batch[] = [];
+  readonly #pending: Batch<R>[] = [];
   #partialLine = '';
   #stderr = '';
   #failure: Error | undefined;
 
-  static start(binary: string): OracleProcess {
-    return new OracleProcess(spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  static start<R extends { id: unknown }>(binary: string, args: readonly string[], label: string): OracleProcess<R> {
+    return new OracleProcess<R>(spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] }), label);
   }
 
-  private constructor(child: ChildProcessWithoutNullStreams) {
+  private constructor(child: ChildProcessWithoutNullStreams, label: string) {
     this.#child = child;
+    this.#label = label;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => this.#onData(chunk));
     child.stderr.setEncoding('utf8');
@@ -224,17 +262,17 @@ class OracleProcess implements EventingOracle {
     child.stdin.on('error', () => {});
     this.#exited = new Promise((resolve) => {
       child.on('error', (err) => {
-        this.#fail(new Error(`Knative oracle failed: ${err.message}`, { cause: err }));
+        this.#fail(new Error(`${label} failed: ${err.message}`, { cause: err }));
         resolve();
       });
       child.on('exit', (code, signal) => {
-        this.#fail(new Error(`Knative oracle exited (code ${code}, signal ${signal}): ${this.#stderr}`));
+        this.#fail(new Error(`${label} exited (code ${code}, signal ${signal}): ${this.#stderr}`));
         resolve();
       });
     });
   }
 
-  ask<T extends OracleResponse = OracleResponse>(requests: readonly object[]): Promise<T[]> {
+  ask<T extends R = R>(requests: readonly object[]): Promise<T[]> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (requests.length === 0) return Promise.resolve([]);
     const text = requests.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -242,7 +280,7 @@ class OracleProcess implements EventingOracle {
       this.#pending.push({
         requests,
         responses: [],
-        resolve: resolve as (responses: OracleResponse[]) => void,
+        resolve: resolve as (responses: R[]) => void,
         reject,
       });
       // One write per batch keeps batches from interleaving; the stream buffers what the pipe cannot take yet.
@@ -268,19 +306,19 @@ class OracleProcess implements EventingOracle {
   #onLine(line: string): void {
     const batch = this.#pending[0];
     if (!batch) {
-      this.#fail(new Error(`Knative oracle answered with no request pending: ${line}`));
+      this.#fail(new Error(`${this.#label} answered with no request pending: ${line}`));
       return;
     }
-    let response: OracleResponse;
+    let response: R;
     try {
-      response = JSON.parse(line) as OracleResponse;
+      response = JSON.parse(line) as R;
     } catch {
-      this.#fail(new Error(`Knative oracle wrote a line that is not JSON: ${line}`));
+      this.#fail(new Error(`${this.#label} wrote a line that is not JSON: ${line}`));
       return;
     }
     const request = batch.requests[batch.responses.length] as { id?: unknown };
     if (request.id !== undefined && response.id !== request.id) {
-      this.#fail(new Error(`Knative oracle answered id ${JSON.stringify(response.id)} for ${JSON.stringify(request.id)}`));
+      this.#fail(new Error(`${this.#label} answered id ${JSON.stringify(response.id)} for ${JSON.stringify(request.id)}`));
       return;
     }
     batch.responses.push(response);

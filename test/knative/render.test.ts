@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BotManifest, ManifestValidationError, parseManifest, renderService, validateService } from '../../knative/index.ts';
 import { crdSchema, validateAgainst } from '../openapi.ts';
+import { isValidated, type ServingOracle, servingOracleAvailable, startServingOracle } from '../oracle-serving.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
 const shared = sharedDir();
@@ -175,5 +176,57 @@ describe('random valid manifests', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+const oracle = await servingOracleAvailable();
+
+describe.skipIf(!oracle)("Knative's own validation (the Go oracle)", () => {
+  let knative: ServingOracle | undefined;
+  beforeAll(async () => {
+    knative = await startServingOracle();
+  }, 600_000);
+  afterAll(() => knative?.close());
+
+  const ask = async (services: unknown[]) => {
+    const answers = await knative!.ask(services.map((object, i) => ({ id: String(i), op: 'validate', object })));
+    return answers.map((a) => {
+      if (!isValidated(a)) throw new Error(`the oracle could not take a Service: ${JSON.stringify(a)}`);
+      return a.errors;
+    });
+  };
+
+  it('accepts every shipped function and 500 random valid manifests', async () => {
+    const shipped = readdirSync(join(ROOT, 'functions')).map((f) =>
+      renderService(parseManifest(readFileSync(join(ROOT, 'functions', f, 'bot.yaml'), 'utf8'), f), { image: `registry.local/${f}:1` }),
+    );
+    const random = fc.sample(manifestArb, { numRuns: 500, seed: 11 }).map((y) => renderService(parseManifest(y, 'bot.yaml')));
+    const errors = await ask([...shipped, ...random]);
+    expect(errors.map((e, i) => (e.length ? { i, e } : undefined)).filter(Boolean)).toEqual([]);
+  });
+
+  it('rejects, like knbot\'s own rules, what breaks Knative\'s', async () => {
+    const base = () => renderService(manifest('name: ok\nimage: r/ok:1\nbot: { containerConcurrency: 10 }')) as any;
+    const broken = [
+      (s: any) => (s.metadata.annotations = { 'autoscaling.knative.dev/min-scale': '1' }),
+      (s: any) => (s.spec.template.spec.containers[0].ports[0].containerPort = 8012),
+      (s: any) => s.spec.template.spec.containers[0].ports.push({ containerPort: 9000 }),
+      (s: any) => (s.spec.template.spec.containers[0].env = [{ name: 'K_REVISION', value: 'x' }]),
+      (s: any) => (s.spec.template.spec.securityContext = { runAsUser: 1 }),
+      (s: any) => (s.spec.template.spec.timeoutSeconds = 601),
+      (s: any) => (s.spec.template.spec.containerConcurrency = 1001),
+      (s: any) => Object.assign(s.spec.template.metadata.annotations, { 'autoscaling.knative.dev/min-scale': '3', 'autoscaling.knative.dev/max-scale': '2' }),
+      (s: any) => (s.metadata.name = 'Bad_Name'),
+      (s: any) => (s.spec.template.spec.containers[0].lifecycle = { preStop: { httpGet: { path: '/' } } }),
+    ].map((mutate) => {
+      const s = base();
+      mutate(s);
+      return s;
+    });
+    const theirs = await ask(broken);
+    broken.forEach((s, i) => {
+      expect(theirs[i]!.length, JSON.stringify(s)).toBeGreaterThan(0);
+      expect(validateService(s).length, JSON.stringify(s)).toBeGreaterThan(0);
+    });
   });
 });
