@@ -224,9 +224,14 @@ describe.skipIf(!oracle)("Knative's own validation (the Go oracle)", () => {
       return s;
     });
     const theirs = await ask(broken);
+    // The same field: one path contains the other, list indices aside (Knative names some lists without one).
+    const bare = (path: string) => path.replace(/\[(\d+|\*)\]/g, '');
+    const related = (a: string, b: string) => bare(a).startsWith(bare(b)) || bare(b).startsWith(bare(a));
     broken.forEach((s, i) => {
-      expect(theirs[i]!.length, JSON.stringify(s)).toBeGreaterThan(0);
-      expect(validateService(s).length, JSON.stringify(s)).toBeGreaterThan(0);
+      const knative = theirs[i]!.map((e) => e.path);
+      const ours = validateService(s).map((p) => p.path);
+      expect(knative.length, JSON.stringify(s)).toBeGreaterThan(0);
+      expect(ours.some((o) => knative.some((k) => related(o, k))), `knbot ${JSON.stringify(ours)} vs Knative ${JSON.stringify(knative)}`).toBe(true);
     });
   });
 });
