@@ -139,10 +139,6 @@ class ServerProcess {
     return this.#exit;
   }
 
-  get output(): string {
-    return this.#output;
-  }
-
   failure(what: string): Error {
     return new Error(`${this.name} ${what}; its last output:\n${tail(this.#output)}`);
   }
@@ -353,28 +349,22 @@ export async function startApiServer(): Promise<TestApiServer> {
   }
 }
 
-interface CrdVersion {
-  name: string;
-  served?: boolean;
-  storage?: boolean;
-}
-
 /**
- * The CRD as this server can take it: only the storage version (which must be served), and no
- * `spec.conversion`, since there is no conversion webhook to call (shared/notes/test-apiserver.md).
+ * The CRD as this server can take it: only its storage version (which must be served; `v1` in
+ * Knative's), and no `spec.conversion`, since there is no conversion webhook to call
+ * (shared/notes/test-apiserver.md).
  */
 export function trimCrd(doc: unknown, source = 'CRD'): V1CustomResourceDefinition {
-  const crd = doc as V1CustomResourceDefinition;
-  if (crd?.apiVersion !== 'apiextensions.k8s.io/v1' || crd.kind !== 'CustomResourceDefinition') {
+  const crd = doc as Partial<V1CustomResourceDefinition> | null;
+  if (crd?.apiVersion !== 'apiextensions.k8s.io/v1' || crd.kind !== 'CustomResourceDefinition' || !crd.spec) {
     throw new Error(`${source}: not an apiextensions.k8s.io/v1 CustomResourceDefinition`);
   }
-  const versions = crd.spec.versions as CrdVersion[];
-  const storage = versions.filter((v) => v.storage === true);
-  if (storage.length !== 1 || storage[0]?.served !== true) {
+  const { conversion: _conversion, versions, ...spec } = crd.spec;
+  const storage = versions.filter((v) => v.storage);
+  if (storage.length !== 1 || !storage[0]?.served) {
     throw new Error(`${source}: expected one served storage version, found ${JSON.stringify(versions.map((v) => v.name))}`);
   }
-  const { conversion: _conversion, ...spec } = crd.spec;
-  return { ...crd, spec: { ...spec, versions: crd.spec.versions.filter((v) => v.storage === true) } };
+  return { ...crd, spec: { ...spec, versions: storage } };
 }
 
 /** Applies each CRD (server-side apply: creates, or updates one already there) and waits until it is Established. */
@@ -403,7 +393,8 @@ async function applyCrds(kc: KubeConfig, crds: V1CustomResourceDefinition[], tim
 
 /**
  * Reads CRD YAML files (several documents each allowed), trims them for this server (trimCrd),
- * creates them and waits until each is Established.
+ * creates them and waits until each is Established. The server still holds the first create of
+ * each kind until 2 s after establishment (customresource_handler.go, a safeguard for HA servers).
  */
 export async function installCrds(kc: KubeConfig, files: string[]): Promise<void> {
   const crds: V1CustomResourceDefinition[] = [];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, CoordinationV1Api, CustomObjectsApi, PatchStrategy, V1MicroTime, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Lease } from '@kubernetes/client-node';
-import { apiServerAvailable, installCrds, installLeaseCrd, startApiServer } from '../apiserver.ts';
+import { apiServerAvailable, installCrds, installLeaseCrd, startApiServer, trimCrd } from '../apiserver.ts';
 import type { TestApiServer } from '../apiserver.ts';
 import { sharedDir } from '../shared.ts';
 
@@ -62,15 +62,49 @@ async function rejection(promise: Promise<unknown>): Promise<ApiException<unknow
   throw new Error('expected the API server to refuse');
 }
 
+describe('trimCrd', () => {
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'things.example.com' },
+    spec: {
+      group: 'example.com',
+      names: { kind: 'Thing', plural: 'things' },
+      scope: 'Namespaced',
+      conversion: { strategy: 'Webhook', webhook: { conversionReviewVersions: ['v1'] } },
+      versions: [
+        { name: 'v1alpha1', served: true, storage: false },
+        { name: 'v1', served: true, storage: true },
+      ],
+    },
+  };
+
+  it('keeps only the storage version and drops the conversion webhook', () => {
+    const trimmed = trimCrd(crd);
+    expect(trimmed.spec.versions.map((v) => v.name)).toEqual(['v1']);
+    expect(trimmed.spec).not.toHaveProperty('conversion');
+    expect(crd.spec.versions).toHaveLength(2);
+  });
+
+  it('refuses a CRD whose storage version is not served', () => {
+    const unserved = { ...crd, spec: { ...crd.spec, versions: [{ name: 'v1', served: false, storage: true }] } };
+    expect(() => trimCrd(unserved, 'things.yaml')).toThrow(/things\.yaml: expected one served storage version/);
+  });
+});
+
 describe.skipIf(!available || shared === undefined)('test Kubernetes API server with Knative Serving CRDs', () => {
   let server: TestApiServer | undefined;
   let objects: CustomObjectsApi;
+  let leases: CoordinationV1Api;
 
   beforeAll(async () => {
     // The first run builds apiextensions-apiserver: minutes on a fresh machine.
     server = await startApiServer();
-    await installCrds(server.kubeConfig, servingCrds);
+    // Together: the server holds the first create of a kind for 2 s after its CRD is Established
+    // (an HA safeguard in apiextensions' customresource_handler.go), and then only the first test waits.
+    await Promise.all([installCrds(server.kubeConfig, servingCrds), installLeaseCrd(server.kubeConfig)]);
     objects = server.kubeConfig.makeApiClient(CustomObjectsApi);
+    leases = server.kubeConfig.makeApiClient(CoordinationV1Api);
   }, 900_000);
 
   afterAll(async () => {
@@ -190,44 +224,35 @@ describe.skipIf(!available || shared === undefined)('test Kubernetes API server 
     expect(String(err.body)).toContain(field);
   });
 
-  describe('Leases served by a CRD', () => {
-    let leases: CoordinationV1Api;
+  it('serves Leases from a CRD: creates, renews and refuses a stale renewal', async () => {
+    const now = new V1MicroTime('2026-01-02T03:04:05.123Z');
+    // A CRD, unlike the native kind, refuses a body without apiVersion and kind (400 "Object 'Kind' is
+    // missing"): leader election must set them on create. Reads return them, so replaces carry them.
+    const body: V1Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'knbot-operator', namespace },
+      spec: { holderIdentity: 'pod-a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+    };
+    const created = await leases.createNamespacedLease({ namespace, body });
+    expect(created.spec).toMatchObject({ holderIdentity: 'pod-a', leaseDurationSeconds: 15, leaseTransitions: 0 });
 
-    beforeAll(async () => {
-      await installLeaseCrd(server!.kubeConfig);
-      leases = server!.kubeConfig.makeApiClient(CoordinationV1Api);
-    }, 60_000);
-
-    it('creates, renews and refuses a stale renewal of a Lease', async () => {
-      const now = new V1MicroTime('2026-01-02T03:04:05.123Z');
-      // A CRD, unlike the native kind, refuses a body without apiVersion and kind (400 "Object 'Kind' is
-      // missing"): leader election must set them on create. Reads return them, so replaces carry them.
-      const body: V1Lease = {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: 'knbot-operator', namespace },
-        spec: { holderIdentity: 'pod-a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 },
-      };
-      const created = await leases.createNamespacedLease({ namespace, body });
-      expect(created.spec).toMatchObject({ holderIdentity: 'pod-a', leaseDurationSeconds: 15, leaseTransitions: 0 });
-
-      const read1 = await leases.readNamespacedLease({ name: 'knbot-operator', namespace });
-      const renewed = await leases.replaceNamespacedLease({
-        name: 'knbot-operator',
-        namespace,
-        body: { ...read1, spec: { ...read1.spec, renewTime: new V1MicroTime('2026-01-02T03:04:10Z') } },
-      });
-      expect(renewed.metadata?.resourceVersion).not.toBe(read1.metadata?.resourceVersion);
-      expect(String(renewed.spec?.renewTime)).toMatch(/^2026-01-02T03:04:10/);
-
-      // A second candidate that read before the renewal loses: 409 on the stale resourceVersion.
-      const stale = await rejection(leases.replaceNamespacedLease({
-        name: 'knbot-operator',
-        namespace,
-        body: { ...read1, spec: { ...read1.spec, holderIdentity: 'pod-b' } },
-      }));
-      expect(stale.code).toBe(409);
-      expect((await leases.readNamespacedLease({ name: 'knbot-operator', namespace })).spec?.holderIdentity).toBe('pod-a');
+    const read1 = await leases.readNamespacedLease({ name: 'knbot-operator', namespace });
+    const renewed = await leases.replaceNamespacedLease({
+      name: 'knbot-operator',
+      namespace,
+      body: { ...read1, spec: { ...read1.spec, renewTime: new V1MicroTime('2026-01-02T03:04:10Z') } },
     });
+    expect(renewed.metadata?.resourceVersion).not.toBe(read1.metadata?.resourceVersion);
+    expect(String(renewed.spec?.renewTime)).toMatch(/^2026-01-02T03:04:10/);
+
+    // A second candidate that read before the renewal loses: 409 on the stale resourceVersion.
+    const stale = await rejection(leases.replaceNamespacedLease({
+      name: 'knbot-operator',
+      namespace,
+      body: { ...read1, spec: { ...read1.spec, holderIdentity: 'pod-b' } },
+    }));
+    expect(stale.code).toBe(409);
+    expect((await leases.readNamespacedLease({ name: 'knbot-operator', namespace })).spec?.holderIdentity).toBe('pod-a');
   });
 });
