@@ -148,7 +148,17 @@ export class LocalBroker {
         if (ttl <= 0) return problem(res, 400, 'ttl_exhausted', `${TTL_ATTRIBUTE} is spent: the event has looped too often`);
         const event = this.#stamp(e, ttl);
         const deliveries = this.#deliveries(event);
-        if (deliveries.length) stored.push(this.#store.append(event, deliveries));
+        if (!deliveries.length) continue;
+        let reserved: PendingDelivery[] = [];
+        stored.push(
+          this.#store
+            .append(event, deliveries, (committed) => this.#dispatcher.reserve((reserved = committed)))
+            .catch((err: Error) => {
+              // Committed but not synced: the store holds it, so its scan delivers it; nothing is lost.
+              this.#dispatcher.release(reserved);
+              throw err;
+            }),
+        );
       }
       Promise.all(stored).then(
         (pending) => {

@@ -70,7 +70,22 @@ export class Dispatcher {
     });
   }
 
-  /** Deliveries just stored by ingress. Ordered ones go through the store, which keeps their order. */
+  /**
+   * Claims deliveries ingress has just committed (not yet on disk, not yet acknowledged), so that a
+   * scan of the store in between does not dispatch them too. Ordered ones stay with the store.
+   */
+  reserve(deliveries: PendingDelivery[]): void {
+    for (const d of deliveries) if (!d.ordered) this.#owned.add(key(d));
+  }
+
+  /** Gives back deliveries that were reserved but will not be offered (their fsync failed): the store has them. */
+  release(deliveries: PendingDelivery[]): void {
+    for (const d of deliveries) this.#owned.delete(key(d));
+    this.#scanStore = true;
+    this.kick();
+  }
+
+  /** Deliveries just stored by ingress, reserved at commit. Ordered ones go through the store, which keeps their order. */
   offer(deliveries: PendingDelivery[]): void {
     for (const d of deliveries) {
       if (d.ordered) {

@@ -32,6 +32,8 @@ export interface PendingDelivery {
 /** A write waiting for the next commit: it runs inside the transaction, then its promise settles. */
 interface Waiting {
   write: (now: number) => void;
+  /** Runs right after the commit, before the fsync: the rows are visible to queries from then on. */
+  committed?: () => void;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -84,11 +86,21 @@ export class BrokerStore {
     this.#gc = this.#db.prepare('DELETE FROM events WHERE seq NOT IN (SELECT seq FROM deliveries)');
   }
 
-  /** Stores an event and its deliveries; resolves, once they are on disk, with the deliveries as stored. */
-  async append(event: CloudEvent, deliveries: NewDelivery[]): Promise<PendingDelivery[]> {
-    let seq = 0;
-    await this.#enqueue((now) => (seq = this.#write(event, deliveries, now)));
-    return deliveries.map((d) => ({ seq, route: d.route, attempt: 0, partition: d.partition, ordered: d.ordered, event }));
+  /**
+   * Stores an event and its deliveries; resolves, once they are on disk, with the deliveries as
+   * stored. `committed` gets them as soon as they are committed (and a scan of the store could find
+   * them), so that their future owner can claim them before anything else does.
+   */
+  async append(event: CloudEvent, deliveries: NewDelivery[], committed?: (stored: PendingDelivery[]) => void): Promise<PendingDelivery[]> {
+    let stored: PendingDelivery[] = [];
+    await this.#enqueue(
+      (now) => {
+        const seq = this.#write(event, deliveries, now);
+        stored = deliveries.map((d) => ({ seq, route: d.route, attempt: 0, partition: d.partition, ordered: d.ordered, event }));
+      },
+      committed && (() => committed(stored)),
+    );
+    return stored;
   }
 
   /**
@@ -111,9 +123,9 @@ export class BrokerStore {
    * Group commit: every write asked for in this turn of the event loop goes into one transaction, so
    * one fsync covers a burst of ingress and delivery outcomes.
    */
-  #enqueue(write: (now: number) => void): Promise<void> {
+  #enqueue(write: (now: number) => void, committed?: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ write, resolve, reject });
+      this.#waiting.push({ write, ...(committed ? { committed } : {}), resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -140,6 +152,7 @@ export class BrokerStore {
       for (const w of batch) w.reject(e as Error);
       return;
     }
+    for (const w of batch) w.committed?.();
     this.#unsynced.push(...batch);
     this.#sync();
   }
