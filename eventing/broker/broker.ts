@@ -142,11 +142,12 @@ export class LocalBroker {
         if (e instanceof CloudEventError) return problem(res, e.status, e.code, e.message);
         throw e;
       }
+      // A batch is taken whole or not at all: check every TTL before storing anything.
+      const ttls = events.map((e) => nextTtl(e[TTL_ATTRIBUTE], this.#maxTtl));
+      if (ttls.some((t) => t <= 0)) return problem(res, 400, 'ttl_exhausted', `${TTL_ATTRIBUTE} is spent: the event has looped too often`);
       const stored: Promise<PendingDelivery[]>[] = [];
-      for (const e of events) {
-        const ttl = nextTtl(e[TTL_ATTRIBUTE], this.#maxTtl);
-        if (ttl <= 0) return problem(res, 400, 'ttl_exhausted', `${TTL_ATTRIBUTE} is spent: the event has looped too often`);
-        const event = this.#stamp(e, ttl);
+      for (const [i, e] of events.entries()) {
+        const event = this.#stamp(e, ttls[i]!);
         const deliveries = this.#deliveries(event);
         if (!deliveries.length) continue;
         let reserved: PendingDelivery[] = [];
