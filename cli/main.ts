@@ -12,6 +12,7 @@ commands:
   status <bot>      the Service's conditions, URL, revisions and traffic
   traffic <bot>     split traffic for a canary (--tag canary=20) or --promote the latest
   delete <bot>      delete the Service
+  operator          reconcile Bot and EventBinding resources into Knative Services and Triggers
   help              this text
   version           knbot's version
 
@@ -33,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'traffic':
       case 'delete':
         return await (await import('./deploy.ts')).deployCommand(command, rest);
+      case 'operator':
+        return await (await import('./operator.ts')).operatorCommand(rest);
       case 'version':
       case '--version':
         console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);

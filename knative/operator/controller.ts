@@ -1,0 +1,205 @@
+import { CustomObjectsApi, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache, PatchStrategy, makeInformer, setHeaderOptions } from '@kubernetes/client-node';
+import type { EventBindingResource, EventResource } from '../../eventing/model/types.ts';
+import { serviceState } from '../status.ts';
+import { validateService } from '../validate.ts';
+import { type Condition, setCondition, summarize } from './conditions.ts';
+import { type BotResource, makeService, makeTriggers } from './resources.ts';
+import { WorkQueue, runWorkers } from './work-queue.ts';
+
+export const OPERATOR_MANAGER = 'knbot-operator';
+const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
+const SERVING = { group: 'serving.knative.dev', version: 'v1', plural: 'services' };
+const EVENTING = { group: 'eventing.knative.dev', version: 'v1', plural: 'triggers' };
+const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+const RESYNC_MS = 5 * 60_000;
+
+export interface ControllerOptions {
+  workers?: number;
+  /** The image of a Bot that names a `function` instead of an image; `{function}` is replaced. */
+  functionImage?: string;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type Obj = KubernetesObject & Record<string, any>;
+type Cached = Informer<Obj> & ObjectCache<Obj>;
+
+const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`;
+const split = (key: string) => {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+};
+
+/**
+ * `knbot operator` (DESIGN §10): Bots become Knative Services, EventBindings become Triggers. Informers
+ * feed two work queues; reconcilers compare desired with actual through server-side apply (field
+ * manager knbot-operator) and write status with observedGeneration and conditions.
+ */
+export class Controller {
+  readonly #api: CustomObjectsApi;
+  readonly #options: ControllerOptions;
+  readonly #bots = new WorkQueue();
+  readonly #bindings = new WorkQueue();
+  readonly #informers: Record<'bot' | 'event' | 'binding' | 'service' | 'trigger', Cached>;
+  #running: Promise<void>[] = [];
+  #resync: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(kc: KubeConfig, options: ControllerOptions = {}) {
+    this.#api = kc.makeApiClient(CustomObjectsApi);
+    this.#options = options;
+    const list = (g: { group: string; version: string }, plural: string, labelSelector?: string) => () =>
+      this.#api.listClusterCustomObject({ ...g, plural, ...(labelSelector ? { labelSelector } : {}) }) as never;
+    const inf = (path: string, listFn: () => never, selector?: string) => makeInformer<Obj>(kc, path, listFn, selector) as Cached;
+    const managed = 'app.kubernetes.io/managed-by=knbot';
+    this.#informers = {
+      bot: inf('/apis/knbot.dev/v1alpha1/bots', list(KNBOT, 'bots')),
+      event: inf('/apis/knbot.dev/v1alpha1/events', list(KNBOT, 'events')),
+      binding: inf('/apis/knbot.dev/v1alpha1/eventbindings', list(KNBOT, 'eventbindings')),
+      service: inf('/apis/serving.knative.dev/v1/services', list(SERVING, 'services', managed), managed),
+      trigger: inf('/apis/eventing.knative.dev/v1/triggers', list(EVENTING, 'triggers', 'knbot.dev/binding'), 'knbot.dev/binding'),
+    };
+    const bindingsIn = (ns: string | undefined) => {
+      for (const b of this.#informers.binding.list(ns)) this.#bindings.add(keyOf(b));
+    };
+    const owner = (o: Obj, kind: string) => o.metadata?.ownerReferences?.find((r: { kind: string; controller?: boolean }) => r.kind === kind && r.controller);
+    const on = (name: keyof Controller['informers'], handler: (o: Obj) => void) => {
+      for (const verb of ['add', 'update', 'delete'] as const) this.#informers[name].on(verb, handler);
+      this.#informers[name].on('error', (err) => this.#restart(name, err));
+    };
+    on('bot', (o) => {
+      this.#bots.add(keyOf(o));
+      bindingsIn(o.metadata?.namespace);
+    });
+    on('event', (o) => bindingsIn(o.metadata?.namespace));
+    on('binding', (o) => this.#bindings.add(keyOf(o)));
+    // A child changed or went away (drift): its owner is reconciled, which restores it.
+    on('service', (o) => {
+      const ref = owner(o, 'Bot');
+      if (ref) this.#bots.add(`${o.metadata?.namespace}/${ref.name}`);
+    });
+    on('trigger', (o) => {
+      const ref = owner(o, 'EventBinding');
+      if (ref) this.#bindings.add(`${o.metadata?.namespace}/${ref.name}`);
+    });
+  }
+
+  get informers(): Record<'bot' | 'event' | 'binding' | 'service' | 'trigger', Cached> {
+    return this.#informers;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(Object.values(this.#informers).map((i) => i.start()));
+    const workers = this.#options.workers ?? 4;
+    const onError = (key: string, err: unknown) => this.#log('reconcile failed', { key, error: (err as Error).message });
+    this.#running = [runWorkers(this.#bots, workers, (k) => this.#reconcileBot(k), onError), runWorkers(this.#bindings, workers, (k) => this.#reconcileBinding(k), onError)];
+    // Periodic resync: every object is looked at again, whatever the watches said.
+    this.#resync = setInterval(() => {
+      for (const b of this.#informers.bot.list()) this.#bots.add(keyOf(b));
+      for (const b of this.#informers.binding.list()) this.#bindings.add(keyOf(b));
+    }, RESYNC_MS).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#resync);
+    this.#bots.shutDown();
+    this.#bindings.shutDown();
+    await Promise.all(Object.values(this.#informers).map((i) => i.stop()));
+    await Promise.all(this.#running);
+  }
+
+  /** An informer stopped on an error: start it again after a pause (client-node does not). */
+  #restart(name: string, err: unknown): void {
+    if (this.#stopped) return;
+    this.#log('informer error, restarting', { informer: name, error: (err as Error)?.message });
+    setTimeout(() => void this.#informers[name as keyof Controller['informers']].start().catch((e: unknown) => this.#restart(name, e)), 1000).unref();
+  }
+
+  #log(msg: string, fields?: Record<string, unknown>): void {
+    this.#options.log?.(msg, fields);
+  }
+
+  async #reconcileBot(key: string): Promise<void> {
+    const { namespace, name } = split(key);
+    const bot = this.#informers.bot.get(name, namespace) as unknown as (BotResource & { status?: { conditions?: Condition[] } }) | undefined;
+    if (!bot) return; // deleted: its Service goes with it (owner reference)
+    const generation = bot.metadata.generation ?? 0;
+    const now = new Date();
+    let conditions = bot.status?.conditions ?? [];
+    const image = bot.spec.image ?? (bot.spec.function && this.#options.functionImage ? this.#options.functionImage.replaceAll('{function}', bot.spec.function) : undefined);
+    const status: Record<string, unknown> = { observedGeneration: generation };
+    if (!image) {
+      conditions = setCondition(conditions, { type: 'ServiceReady', status: 'False', reason: 'NoImage', message: `spec.function ${bot.spec.function} needs the operator's --function-image`, observedGeneration: generation }, now);
+    } else {
+      const service = makeService(bot, image);
+      const problems = validateService(service);
+      if (problems.length) {
+        conditions = setCondition(conditions, { type: 'ServiceReady', status: 'False', reason: 'InvalidService', message: problems.map((p) => `${p.path}: ${p.message}`).join('; '), observedGeneration: generation }, now);
+      } else {
+        const applied = await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+        const state = serviceState(applied);
+        // Knative's Ready counts only once its controller has seen this generation (serviceState).
+        conditions = setCondition(
+          conditions,
+          state.state === 'ready'
+            ? { type: 'ServiceReady', status: 'True', observedGeneration: generation }
+            : state.state === 'failed'
+              ? { type: 'ServiceReady', status: 'False', reason: state.reason ?? 'ServiceFailed', message: state.message ?? 'the Knative Service is not Ready', observedGeneration: generation }
+              : { type: 'ServiceReady', status: 'Unknown', reason: 'Deploying', message: 'waiting for Knative to make the Service Ready', observedGeneration: generation },
+          now,
+        );
+        const routes = state.conditions.find((c) => c.type === 'RoutesReady');
+        conditions = setCondition(
+          conditions,
+          routes && routes.status !== 'Unknown' && state.state !== 'pending'
+            ? { type: 'RoutesReady', status: routes.status as 'True' | 'False', ...(routes.reason ? { reason: routes.reason } : {}), ...(routes.message ? { message: routes.message } : {}), observedGeneration: generation }
+            : { type: 'RoutesReady', status: 'Unknown', reason: 'Deploying', message: "waiting for the Knative Service's routes", observedGeneration: generation },
+          now,
+        );
+        if (state.url) status.url = state.url;
+        if (state.latestReadyRevision) status.latestReadyRevision = state.latestReadyRevision;
+      }
+    }
+    status.conditions = summarize(conditions, ['ServiceReady', 'RoutesReady'], generation, now);
+    await this.#writeStatus('bots', 'Bot', namespace, name, status);
+  }
+
+  async #reconcileBinding(key: string): Promise<void> {
+    const { namespace, name } = split(key);
+    const binding = this.#informers.binding.get(name, namespace) as unknown as (EventBindingResource & { metadata: { uid?: string; generation?: number }; status?: { conditions?: Condition[] } }) | undefined;
+    if (!binding) return;
+    const generation = binding.metadata.generation ?? 0;
+    const now = new Date();
+    const bot = this.#informers.bot.get(binding.spec.botRef.name, namespace) as unknown as BotResource | undefined;
+    const events = this.#informers.event.list(namespace) as unknown as EventResource[];
+    const { triggers, outcome } = makeTriggers(binding, events, bot?.spec.broker ?? 'default');
+    for (const t of triggers) {
+      await this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+    }
+    // Triggers this binding made before and no longer wants (an Event was unbound).
+    const wanted = new Set(triggers.map((t) => t.metadata.name));
+    for (const stale of this.#informers.trigger.list(namespace)) {
+      if (stale.metadata?.labels?.['knbot.dev/binding'] !== name || wanted.has(stale.metadata.name!)) continue;
+      await this.#api.deleteNamespacedCustomObject({ ...EVENTING, namespace, name: stale.metadata.name! }).catch((e: { code?: number }) => {
+        if (e.code !== 404) throw e;
+      });
+    }
+    let conditions = binding.status?.conditions ?? [];
+    conditions = setCondition(
+      conditions,
+      bot
+        ? { type: 'TriggersReady', status: 'True', observedGeneration: generation }
+        : { type: 'TriggersReady', status: 'False', reason: 'BotNotFound', message: `no Bot ${binding.spec.botRef.name} in ${namespace}`, observedGeneration: generation },
+      now,
+    );
+    const status = { observedGeneration: generation, boundEvents: outcome.boundEvents, triggers: outcome.triggers, conditions: summarize(conditions, ['TriggersReady'], generation, now) };
+    await this.#writeStatus('eventbindings', 'EventBinding', namespace, name, status);
+  }
+
+  async #writeStatus(plural: string, kind: string, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    await this.#api.patchNamespacedCustomObjectStatus(
+      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace }, status }, fieldManager: OPERATOR_MANAGER, force: true },
+      apply,
+    );
+  }
+}

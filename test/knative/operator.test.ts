@@ -1,0 +1,94 @@
+// The operator against a real API server: our CRDs and Knative's Service and Trigger CRDs
+// registered, the controller running in this process, the test playing Knative's serving controller.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { load } from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller } from '../../knative/operator/controller.ts';
+import { type TestApiServer, apiServerAvailable, installCrds, startApiServer } from '../apiserver.ts';
+import { waitFor } from '../pod.ts';
+import { ROOT, sharedDir } from '../shared.ts';
+
+const available = await apiServerAvailable();
+const shared = available ? sharedDir() : undefined;
+const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' } as const;
+const SERVICES = { group: 'serving.knative.dev', version: 'v1', plural: 'services' } as const;
+const TRIGGERS = { group: 'eventing.knative.dev', version: 'v1', plural: 'triggers' } as const;
+const ns = 'op-test';
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+describe.skipIf(!available || !shared)('knbot operator', () => {
+  let server: TestApiServer;
+  let api: CustomObjectsApi;
+  let controller: Controller;
+  beforeAll(async () => {
+    server = await startApiServer();
+    await installCrds(server.kubeConfig, [
+      ...['bot', 'event', 'eventbinding'].map((k) => join(ROOT, 'knative/crds', `${k}.yaml`)),
+      ...['service', 'configuration', 'revision', 'route'].map((k) => join(shared!, 'knative/serving', `${k}.yaml`)),
+      join(shared!, 'knative/eventing/trigger.yaml'),
+    ]);
+    api = server.kubeConfig.makeApiClient(CustomObjectsApi);
+    controller = new Controller(server.kubeConfig, { workers: 2 });
+    await controller.start();
+  }, 900_000);
+  afterAll(async () => {
+    await controller?.stop();
+    await server?.stop();
+  });
+
+  const create = (plural: string, body: Record<string, any>) => api.createNamespacedCustomObject({ ...KNBOT, plural, namespace: ns, body: { ...body, metadata: { ...body.metadata, namespace: ns } } });
+  const get = (g: { group: string; version: string; plural: string }, name: string) => api.getNamespacedCustomObject({ ...g, namespace: ns, name }).then((o) => o as Record<string, any>, () => undefined);
+
+  it('makes a Bot\'s Knative Service, owned by the Bot, and reports Ready once Knative does', async () => {
+    const faq = load(readFileSync(join(ROOT, 'knative/examples/faq-bot.yaml'), 'utf8')) as Record<string, any>;
+    const bot = (await create('bots', faq)) as Record<string, any>;
+    const service = await waitFor(() => get(SERVICES, 'faq'), 'the Service');
+    expect(service.metadata.ownerReferences).toEqual([{ apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', name: 'faq', uid: bot.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+    expect(service.spec.template.metadata.annotations['autoscaling.knative.dev/min-scale']).toBe('1');
+    expect(service.spec.template.spec.containerConcurrency).toBe(10);
+    await waitFor(async () => (await get({ ...KNBOT, plural: 'bots' }, 'faq'))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'Unknown', 'Ready Unknown while deploying');
+
+    // Knative's controller reports the Service ready.
+    service.status = {
+      observedGeneration: service.metadata.generation,
+      url: 'http://faq.op-test.example.com',
+      latestReadyRevisionName: 'faq-00001',
+      conditions: ['Ready', 'ConfigurationsReady', 'RoutesReady'].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })),
+    };
+    await api.replaceNamespacedCustomObjectStatus({ ...SERVICES, namespace: ns, name: 'faq', body: service });
+    const ready = await waitFor(async () => {
+      const b = await get({ ...KNBOT, plural: 'bots' }, 'faq');
+      return b?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' && b;
+    }, 'the Bot to turn Ready');
+    expect(ready.status).toMatchObject({ observedGeneration: ready.metadata.generation, url: 'http://faq.op-test.example.com', latestReadyRevision: 'faq-00001' });
+  });
+
+  it('restores a Service edited by hand', async () => {
+    await api.patchNamespacedCustomObject({ ...SERVICES, namespace: ns, name: 'faq', body: { spec: { template: { spec: { containerConcurrency: 99 } } } } }, merge);
+    await waitFor(async () => (await get(SERVICES, 'faq'))?.spec.template.spec.containerConcurrency === 10, 'the drift to be undone');
+  });
+
+  it('turns an EventBinding into Triggers, and re-binds when an Event\'s labels change', async () => {
+    const docs = (await import('js-yaml')).loadAll(readFileSync(join(ROOT, 'knative/examples/slack-binding.yaml'), 'utf8')) as Record<string, any>[];
+    for (const d of docs) await create(d.kind === 'Event' ? 'events' : 'eventbindings', d);
+    const binding = docs.find((d) => d.kind === 'EventBinding')!;
+    const event = docs.find((d) => d.kind === 'Event')!;
+    const bound = await waitFor(async () => {
+      const b = await get({ ...KNBOT, plural: 'eventbindings' }, binding.metadata.name);
+      return b?.status?.triggers?.length && b;
+    }, 'the binding status');
+    expect(bound.status.boundEvents).toEqual([event.metadata.name]);
+    const trigger = await waitFor(() => get(TRIGGERS, bound.status.triggers[0]), 'the Trigger');
+    expect(trigger.spec.filters[0]).toEqual({ exact: { chatbot: binding.spec.botRef.name } });
+    expect(trigger.spec.subscriber).toEqual({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: binding.spec.botRef.name } });
+    expect(trigger.metadata.ownerReferences[0]).toMatchObject({ kind: 'EventBinding', name: binding.metadata.name, controller: true });
+
+    // The Event no longer carries the label the binding selects: unbound, its Trigger goes.
+    const labels = Object.fromEntries(Object.keys(event.metadata.labels).map((k) => [k, null]));
+    await api.patchNamespacedCustomObject({ ...KNBOT, plural: 'events', namespace: ns, name: event.metadata.name, body: { metadata: { labels } } }, merge);
+    await waitFor(async () => (await get({ ...KNBOT, plural: 'eventbindings' }, binding.metadata.name))?.status?.boundEvents?.length === 0, 'the Event to be unbound');
+    await waitFor(async () => (await get(TRIGGERS, trigger.metadata.name)) === undefined, 'the stale Trigger to be deleted');
+  });
+});
