@@ -1,28 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../knative/operator/controller.ts';
+import { LeaderElector } from '../knative/operator/leader-election.ts';
 import { UsageError, intSetting, parseArgs } from './args.ts';
 
-const USAGE = `usage: knbot operator [--workers N] [--function-image TEMPLATE]
+const USAGE = `usage: knbot operator [--workers N] [--function-image TEMPLATE] [--no-leader-elect]
+                      [--lease-namespace NS] [--lease-duration SECONDS]
 
 Reconciles Bots into Knative Services and EventBindings into Knative Triggers, on the cluster of
 $KUBECONFIG, ~/.kube/config, or in-cluster. --function-image gives the image of a Bot that names a
-function instead of an image ({function} is replaced).`;
+function instead of an image ({function} is replaced). Replicas elect a leader through the Lease
+knbot-operator (in --lease-namespace, default $POD_NAMESPACE or knbot-system); only the leader
+reconciles, and a leader that loses its Lease exits so that it restarts as a candidate.`;
 
 export async function operatorCommand(argv: string[]): Promise<void> {
   if (argv.includes('--help')) return void console.log(USAGE);
-  const { positionals, flags } = parseArgs(argv, ['workers', 'function-image'], [], USAGE);
+  const { positionals, flags } = parseArgs(argv, ['workers', 'function-image', 'lease-namespace', 'lease-duration'], ['no-leader-elect'], USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`, USAGE);
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const functionImage = flags.get('function-image');
+  const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
   const controller = new Controller(kc, {
     workers: intSetting(flags.get('workers'), '--workers', 1, 64, USAGE) ?? 4,
     ...(typeof functionImage === 'string' ? { functionImage } : {}),
-    log: (msg, fields) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`),
+    log,
   });
-  await controller.start();
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'operator started' })}\n`);
-  const stop = () => void controller.stop().then(() => process.exit(0));
+  const run = async () => {
+    await controller.start();
+    log('operator started');
+  };
+  let elector: LeaderElector | undefined;
+  if (flags.has('no-leader-elect')) await run();
+  else {
+    const leaseNamespace = (flags.get('lease-namespace') as string | undefined) ?? process.env.POD_NAMESPACE ?? 'knbot-system';
+    elector = new LeaderElector(kc, {
+      namespace: leaseNamespace,
+      name: 'knbot-operator',
+      identity: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+      leaseDurationSeconds: intSetting(flags.get('lease-duration'), '--lease-duration', 1, 3600, USAGE) ?? 15,
+      retryPeriodMs: Math.min(2000, ((intSetting(flags.get('lease-duration'), '--lease-duration', 1, 3600, USAGE) ?? 15) * 1000) / 4),
+      onStartedLeading: run,
+      onStoppedLeading: () => {
+        log('lost leadership, exiting');
+        process.exit(1);
+      },
+      log,
+    });
+    elector.start();
+    log('waiting for leadership', { lease: `${leaseNamespace}/knbot-operator` });
+  }
+  const stop = () => {
+    elector?.stop();
+    void controller.stop().then(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

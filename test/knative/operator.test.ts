@@ -1,12 +1,14 @@
 // The operator against a real API server: our CRDs and Knative's Service and Trigger CRDs
 // registered, the controller running in this process, the test playing Knative's serving controller.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../knative/operator/controller.ts';
-import { type TestApiServer, apiServerAvailable, installCrds, startApiServer } from '../apiserver.ts';
+import { decide } from '../../knative/operator/leader-election.ts';
+import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, startApiServer } from '../apiserver.ts';
 import { waitFor } from '../pod.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
@@ -91,4 +93,72 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
     await waitFor(async () => (await get({ ...KNBOT, plural: 'eventbindings' }, binding.metadata.name))?.status?.boundEvents?.length === 0, 'the Event to be unbound');
     await waitFor(async () => (await get(TRIGGERS, trigger.metadata.name)) === undefined, 'the stale Trigger to be deleted');
   });
+});
+
+describe('decide (leader election)', () => {
+  const lease = (holder: string | undefined, renewedAgoMs: number, duration = 15) => ({
+    spec: { holderIdentity: holder, leaseDurationSeconds: duration, renewTime: new Date(Date.now() - renewedAgoMs).toISOString() as never },
+  });
+  it.each([
+    ['no Lease', undefined, { action: 'create' }],
+    ['our own Lease', lease('me', 1000), { action: 'renew' }],
+    ['a live Lease of another', lease('other', 1000), { action: 'wait', holder: 'other' }],
+    ['an expired Lease of another', lease('other', 16_000), { action: 'takeover' }],
+    ['a Lease nobody holds', lease(undefined, 0), { action: 'takeover' }],
+  ])('%s', (_, l, want) => {
+    expect(decide(l as never, 'me', Date.now())).toEqual(want);
+  });
+});
+
+describe.skipIf(!available || !shared)('two operator processes', () => {
+  let server: TestApiServer;
+  let api: CustomObjectsApi;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    server = await startApiServer();
+    await installCrds(server.kubeConfig, [
+      ...['bot', 'event', 'eventbinding'].map((k) => join(ROOT, 'knative/crds', `${k}.yaml`)),
+      ...['service', 'configuration', 'revision', 'route'].map((k) => join(shared!, 'knative/serving', `${k}.yaml`)),
+      join(shared!, 'knative/eventing/trigger.yaml'),
+    ]);
+    await installLeaseCrd(server.kubeConfig);
+    api = server.kubeConfig.makeApiClient(CustomObjectsApi);
+  }, 900_000);
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await server?.stop();
+  });
+
+  it('elect one leader, and the other takes over when the leader is killed', async () => {
+    // A lease of 5 s: this server holds the first write of a new kind for 2 s after its CRD is
+    // established, so a shorter lease could expire before the first leader's first renewal.
+    const start = () => {
+      const c = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', 'ha', '--lease-duration', '5'], {
+        env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (out += d));
+      children.push(c);
+      return { c, out: () => out };
+    };
+    // One candidate first, so the test knows which one leads; then a second, which must wait.
+    const leader = start();
+    await waitFor(() => leader.out().includes('"msg":"became leader"'), 'a leader', 20_000);
+    const follower = start();
+    await waitFor(() => follower.out().includes('"msg":"waiting for leadership"'), 'the second candidate', 20_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(follower.out(), leader.out()).not.toContain('"msg":"became leader"');
+    expect(leader.c.exitCode).toBeNull();
+
+    const bot = (name: string) => ({ apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', metadata: { name, namespace: 'ha' }, spec: { image: `registry.local/${name}:1` } });
+    await api.createNamespacedCustomObject({ ...KNBOT, plural: 'bots', namespace: 'ha', body: bot('one') });
+    await waitFor(() => api.getNamespacedCustomObject({ ...SERVICES, namespace: 'ha', name: 'one' }).then(() => true, () => false), 'the leader to make the Service');
+
+    leader.c.kill('SIGKILL');
+    await waitFor(() => follower.out().includes('"msg":"became leader"'), 'the follower to take over', 20_000);
+    await api.createNamespacedCustomObject({ ...KNBOT, plural: 'bots', namespace: 'ha', body: bot('two') });
+    await waitFor(() => api.getNamespacedCustomObject({ ...SERVICES, namespace: 'ha', name: 'two' }).then(() => true, () => false), 'the new leader to make the Service');
+  }, 60_000);
 });
