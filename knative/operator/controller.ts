@@ -5,6 +5,8 @@ import { validateService } from '../validate.ts';
 import { type Condition, setCondition, summarize } from './conditions.ts';
 import { type BotResource, makeService, makeTriggers } from './resources.ts';
 import { WorkQueue, runWorkers } from './work-queue.ts';
+import { selects } from '../../eventing/model/selector.ts';
+import { isDeepStrictEqual } from 'node:util';
 
 export const OPERATOR_MANAGER = 'knbot-operator';
 const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
@@ -58,8 +60,11 @@ export class Controller {
       service: inf('/apis/serving.knative.dev/v1/services', list(SERVING, 'services', managed), managed),
       trigger: inf('/apis/eventing.knative.dev/v1/triggers', list(EVENTING, 'triggers', 'knbot.dev/binding'), 'knbot.dev/binding'),
     };
+    // Changes that come in bursts (Events applied together) are gathered: the binding is looked at
+    // once, a moment later, instead of once per change.
+    const GATHER_MS = 200;
     const bindingsIn = (ns: string | undefined) => {
-      for (const b of this.#informers.binding.list(ns)) this.#bindings.add(keyOf(b));
+      for (const b of this.#informers.binding.list(ns)) this.#bindings.addAfter(keyOf(b), GATHER_MS);
     };
     const owner = (o: Obj, kind: string) => o.metadata?.ownerReferences?.find((r: { kind: string; controller?: boolean }) => r.kind === kind && r.controller);
     const on = (name: keyof Controller['informers'], handler: (o: Obj) => void) => {
@@ -70,7 +75,14 @@ export class Controller {
       this.#bots.add(keyOf(o));
       bindingsIn(o.metadata?.namespace);
     });
-    on('event', (o) => bindingsIn(o.metadata?.namespace));
+    // An Event matters to the bindings that select it now, and to those that bound it before.
+    on('event', (o) => {
+      const labels = (o.metadata?.labels ?? {}) as Record<string, string>;
+      for (const b of this.#informers.binding.list(o.metadata?.namespace)) {
+        const selector = (b as Obj).spec?.eventSelector;
+        if ((selector && selects(selector, labels)) || (b as Obj).status?.boundEvents?.includes(o.metadata?.name)) this.#bindings.addAfter(keyOf(b), GATHER_MS);
+      }
+    });
     on('binding', (o) => this.#bindings.add(keyOf(o)));
     // A child changed or went away (drift): its owner is reconciled, which restores it.
     on('service', (o) => {
@@ -136,7 +148,9 @@ export class Controller {
       if (problems.length) {
         conditions = setCondition(conditions, { type: 'ServiceReady', status: 'False', reason: 'InvalidService', message: problems.map((p) => `${p.path}: ${p.message}`).join('; '), observedGeneration: generation }, now);
       } else {
-        const applied = await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+        const cached = this.#informers.service.get(name, namespace);
+        // Apply only when what we own differs: a no-op apply is still a write request.
+        const applied = cached && owns(cached, service) ? cached : await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
         const state = serviceState(applied);
         // Knative's Ready counts only once its controller has seen this generation (serviceState).
         conditions = setCondition(
@@ -174,6 +188,8 @@ export class Controller {
     const events = this.#informers.event.list(namespace) as unknown as EventResource[];
     const { triggers, outcome } = makeTriggers(binding, events, bot?.spec.broker ?? 'default');
     for (const t of triggers) {
+      const cached = this.#informers.trigger.get(t.metadata.name, namespace);
+      if (cached && owns(cached, t)) continue;
       await this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply);
     }
     // Triggers this binding made before and no longer wants (an Event was unbound).
@@ -197,9 +213,32 @@ export class Controller {
   }
 
   async #writeStatus(plural: string, kind: string, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+    const informer = plural === 'bots' ? this.#informers.bot : this.#informers.binding;
+    if (isDeepStrictEqual(informer.get(name, namespace)?.status, status)) return;
     await this.#api.patchNamespacedCustomObjectStatus(
       { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace }, status }, fieldManager: OPERATOR_MANAGER, force: true },
       apply,
     );
   }
+}
+
+/**
+ * True when `actual` already holds every field of `desired` (labels, annotations, owner references,
+ * spec) with the same values: defaults the API server or Knative added beside them do not count.
+ */
+function owns(actual: Obj, desired: Record<string, any>): boolean {
+  const m = actual.metadata ?? {};
+  return (
+    contains(m.labels ?? {}, desired.metadata.labels ?? {}) &&
+    contains(m.annotations ?? {}, desired.metadata.annotations ?? {}) &&
+    isDeepStrictEqual(m.ownerReferences ?? [], desired.metadata.ownerReferences ?? []) &&
+    contains(actual.spec ?? {}, desired.spec)
+  );
+}
+
+function contains(actual: unknown, desired: unknown): boolean {
+  if (desired === null || typeof desired !== 'object') return isDeepStrictEqual(actual, desired);
+  if (Array.isArray(desired)) return Array.isArray(actual) && actual.length === desired.length && desired.every((d, i) => contains(actual[i], d));
+  if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
+  return Object.entries(desired).every(([k, v]) => v === undefined || contains((actual as Record<string, unknown>)[k], v));
 }
