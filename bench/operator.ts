@@ -110,14 +110,16 @@ try {
   stop = true;
   await serving;
   const after = { services: await writes('services'), triggers: await writes('triggers'), bots: await writes('bots'), bindings: await writes('eventbindings') };
-  const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${operator.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const procStatus = readFileSync(`/proc/${operator.pid}/status`, 'utf8');
+  const rss = Number(/VmHWM:\s+(\d+)/.exec(procStatus)?.[1] ?? 0) / 1024;
+  const rssNow = Number(/VmRSS:\s+(\d+)/.exec(procStatus)?.[1] ?? 0) / 1024;
   // Writes the operator made: everything counted on its resources, minus this process's creates and status writes.
   const operatorWrites = after.services - before.services - readyServices.size + (after.triggers - before.triggers) + (after.bots - before.bots - BOTS) + (after.bindings - before.bindings - BOTS);
   const objectsMade = 2 * BOTS; // each Bot (its Service, its status) and each EventBinding (its Trigger, its status)
   console.log(`operator bench: ${BOTS} Bots, ${BOTS * EVENTS_PER_BOT} Events, ${BOTS} EventBindings, Node ${process.versions.node}`);
   console.log(`applied in ${((applied - t0) / 1000).toFixed(1)} s; every Bot and EventBinding Ready and observed ${((done - t0) / 1000).toFixed(1)} s after the first apply (${settled}/${2 * BOTS})`);
   console.log(`operator writes: ${operatorWrites} for ${objectsMade} Bots and EventBindings = ${(operatorWrites / objectsMade).toFixed(2)} per object`);
-  console.log(`operator peak RSS: ${rss.toFixed(0)} MB`);
+  console.log(`operator RSS: peak ${rss.toFixed(0)} MB, ${rssNow.toFixed(0)} MB at steady state`);
 } finally {
   operator.kill('SIGTERM');
   await server.stop();

@@ -68,7 +68,13 @@ export class Controller {
     };
     const owner = (o: Obj, kind: string) => o.metadata?.ownerReferences?.find((r: { kind: string; controller?: boolean }) => r.kind === kind && r.controller);
     const on = (name: keyof Controller['informers'], handler: (o: Obj) => void) => {
-      for (const verb of ['add', 'update', 'delete'] as const) this.#informers[name].on(verb, handler);
+      // The cache keeps the objects it hands over: dropping managedFields (a third to a half of an
+      // applied object, and never read here) keeps the operator's memory to what it uses.
+      const trimmed = (o: Obj) => {
+        if (o.metadata?.managedFields) delete o.metadata.managedFields;
+        handler(o);
+      };
+      for (const verb of ['add', 'update', 'delete'] as const) this.#informers[name].on(verb, trimmed);
       this.#informers[name].on('error', (err) => this.#restart(name, err));
     };
     on('bot', (o) => {

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAll } from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../shared.ts';
+
+const docs = loadAll(readFileSync(join(ROOT, 'knative/deploy/operator.yaml'), 'utf8')) as Record<string, any>[];
+const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
+const allows = (group: string, resource: string, verb: string) => rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+
+describe('the operator\'s deployment manifests', () => {
+  it('grant no wildcard verb, resource or group', () => {
+    for (const r of rules) for (const v of [...r.apiGroups, ...r.resources, ...r.verbs]) expect(v).not.toBe('*');
+  });
+
+  it.each([
+    ['knbot.dev', 'bots', 'watch'],
+    ['knbot.dev', 'eventbindings/status', 'patch'],
+    ['serving.knative.dev', 'services', 'patch'],
+    ['eventing.knative.dev', 'triggers', 'delete'],
+    ['coordination.k8s.io', 'leases', 'update'],
+  ])('let it %s %s: %s (what the controller does)', (group, resource, verb) => {
+    expect(allows(group, resource, verb)).toBe(true);
+  });
+
+  it('do not let it delete what it does not own, or touch Secrets', () => {
+    expect(allows('knbot.dev', 'bots', 'delete')).toBe(false);
+    expect(allows('serving.knative.dev', 'services', 'delete')).toBe(false);
+    expect(allows('', 'secrets', 'get')).toBe(false);
+  });
+});
