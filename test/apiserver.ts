@@ -37,6 +37,8 @@ export interface TestApiServer {
   readonly kubeConfig: KubeConfig;
   /** Stops the API server and etcd and removes their files. */
   stop(): Promise<void>;
+  /** Stops the API server (not etcd) and starts it again on the same port and data: clients must reconnect. */
+  restart(): Promise<void>;
 }
 
 const execFileAsync = promisify(execFile);
@@ -257,7 +259,7 @@ function getStatus(url: string, path: string, tls: { ca: string; cert: string; k
   });
 }
 
-async function startApiextensions(dir: string, etcdUrl: string, binary: string): Promise<{ proc: ServerProcess; url: string }> {
+async function startApiextensions(dir: string, etcdUrl: string, binary: string, fixed?: { port: number; prefix: string }): Promise<{ proc: ServerProcess; url: string; port: number; prefix: string }> {
   // Delegated authn/authz and the core informers need a kubeconfig to start; nothing listens at this one.
   const fake = join(dir, 'unreachable.kubeconfig');
   await writeFile(fake, dump({
@@ -274,12 +276,14 @@ async function startApiextensions(dir: string, etcdUrl: string, binary: string):
     key: await readFile(join(dir, 'client.key'), 'utf8'),
   };
   let url = '';
+  let port = 0;
+  const prefix = fixed?.prefix ?? `/knbot-${randomUUID()}`;
   const proc = await startOnFreePorts(async () => {
-    const port = await freePort();
+    port = fixed?.port ?? (await freePort());
     url = `https://127.0.0.1:${port}`;
     const server = new ServerProcess('apiextensions-apiserver', binary, [
       `--etcd-servers=${etcdUrl}`,
-      `--etcd-prefix=/knbot-${randomUUID()}`,
+      `--etcd-prefix=${prefix}`,
       '--bind-address=127.0.0.1',
       `--secure-port=${port}`,
       `--tls-cert-file=${join(dir, 'server.crt')}`,
@@ -301,7 +305,7 @@ async function startApiextensions(dir: string, etcdUrl: string, binary: string):
     }
     return server;
   });
-  return { proc, url };
+  return { proc, url, port, prefix };
 }
 
 /**
@@ -324,8 +328,14 @@ export async function startApiServer(): Promise<TestApiServer> {
     await makeCertificates(dir);
     const etcd = await startEtcd(dir);
     running.push(etcd.proc);
-    const api = await startApiextensions(dir, etcd.url, binary);
+    let api = await startApiextensions(dir, etcd.url, binary);
     running.push(api.proc);
+    const restart = async (): Promise<void> => {
+      const i = running.indexOf(api.proc);
+      await api.proc.stop();
+      api = await startApiextensions(dir, etcd.url, binary, { port: api.port, prefix: api.prefix });
+      running[i] = api.proc;
+    };
 
     const base64 = async (name: string): Promise<string> => (await readFile(join(dir, name))).toString('base64');
     const kubeconfigPath = join(dir, 'kubeconfig');
@@ -342,7 +352,7 @@ export async function startApiServer(): Promise<TestApiServer> {
     }), { mode: 0o600 });
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
-    return { url: api.url, kubeconfigPath, kubeConfig, stop };
+    return { url: api.url, kubeconfigPath, kubeConfig, stop, restart };
   } catch (err) {
     await stop();
     throw err;

@@ -67,6 +67,13 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
     expect(ready.status).toMatchObject({ observedGeneration: ready.metadata.generation, url: 'http://faq.op-test.example.com', latestReadyRevision: 'faq-00001' });
   });
 
+  it('recovers when the API server restarts under it', async () => {
+    await server.restart();
+    const bot = { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', metadata: { name: 'after-restart' }, spec: { image: 'registry.local/after:1' } };
+    await waitFor(() => create('bots', bot).then(() => true, () => false), 'the API server to take writes again', 20_000);
+    await waitFor(() => get(SERVICES, 'after-restart'), 'the operator to make the Service after the restart', 20_000);
+  }, 60_000);
+
   it('restores a Service edited by hand', async () => {
     await api.patchNamespacedCustomObject({ ...SERVICES, namespace: ns, name: 'faq', body: { spec: { template: { spec: { containerConcurrency: 99 } } } } }, merge);
     await waitFor(async () => (await get(SERVICES, 'faq'))?.spec.template.spec.containerConcurrency === 10, 'the drift to be undone');
@@ -96,17 +103,18 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
 });
 
 describe('decide (leader election)', () => {
+  // Leases are made when each case runs: built at collection they would age behind the slow suites.
   const lease = (holder: string | undefined, renewedAgoMs: number, duration = 15) => ({
     spec: { holderIdentity: holder, leaseDurationSeconds: duration, renewTime: new Date(Date.now() - renewedAgoMs).toISOString() as never },
   });
   it.each([
     ['no Lease', undefined, { action: 'create' }],
-    ['our own Lease', lease('me', 1000), { action: 'renew' }],
-    ['a live Lease of another', lease('other', 1000), { action: 'wait', holder: 'other' }],
-    ['an expired Lease of another', lease('other', 16_000), { action: 'takeover' }],
-    ['a Lease nobody holds', lease(undefined, 0), { action: 'takeover' }],
-  ])('%s', (_, l, want) => {
-    expect(decide(l as never, 'me', Date.now())).toEqual(want);
+    ['our own Lease', ['me', 1000], { action: 'renew' }],
+    ['a live Lease of another', ['other', 1000], { action: 'wait', holder: 'other' }],
+    ['an expired Lease of another', ['other', 16_000], { action: 'takeover' }],
+    ['a Lease nobody holds', [undefined, 0], { action: 'takeover' }],
+  ] as const)('%s', (_, l, want) => {
+    expect(decide(l === undefined ? undefined : (lease(l[0], l[1]) as never), 'me', Date.now())).toEqual(want);
   });
 });
 
