@@ -3,6 +3,7 @@ import type { EventBindingResource, EventResource } from '../../eventing/model/t
 import { serviceState } from '../status.ts';
 import { validateService } from '../validate.ts';
 import { type Condition, setCondition, summarize } from './conditions.ts';
+import { type EventRecorder, kubeEventRecorder } from './events.ts';
 import { type BotResource, makeService, makeTriggers } from './resources.ts';
 import { WorkQueue, runWorkers } from './work-queue.ts';
 import { selects } from '../../eventing/model/selector.ts';
@@ -42,6 +43,7 @@ export class Controller {
   readonly #bots = new WorkQueue();
   readonly #bindings = new WorkQueue();
   readonly #informers: Record<'bot' | 'event' | 'binding' | 'service' | 'trigger', Cached>;
+  readonly #events: EventRecorder;
   #running: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -49,6 +51,7 @@ export class Controller {
   constructor(kc: KubeConfig, options: ControllerOptions = {}) {
     this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#options = options;
+    this.#events = kubeEventRecorder(kc, OPERATOR_MANAGER, options.log);
     const list = (g: { group: string; version: string }, plural: string, labelSelector?: string) => () =>
       this.#api.listClusterCustomObject({ ...g, plural, ...(labelSelector ? { labelSelector } : {}) }) as never;
     const inf = (path: string, listFn: () => never, selector?: string) => makeInformer<Obj>(kc, path, listFn, selector) as Cached;
@@ -108,8 +111,15 @@ export class Controller {
   async start(): Promise<void> {
     await Promise.all(Object.values(this.#informers).map((i) => i.start()));
     const workers = this.#options.workers ?? 4;
-    const onError = (key: string, err: unknown) => this.#log('reconcile failed', { key, error: (err as Error).message });
-    this.#running = [runWorkers(this.#bots, workers, (k) => this.#reconcileBot(k), onError), runWorkers(this.#bindings, workers, (k) => this.#reconcileBinding(k), onError)];
+    const onError = (kind: 'Bot' | 'EventBinding') => (key: string, err: unknown) => {
+      this.#log('reconcile failed', { key, error: (err as Error).message });
+      const { namespace, name } = split(key);
+      this.#events.record({ apiVersion: 'knbot.dev/v1alpha1', kind, name, namespace }, 'Warning', 'ReconcileFailed', (err as Error).message);
+    };
+    this.#running = [
+      runWorkers(this.#bots, workers, (k) => this.#reconcileBot(k), onError('Bot')),
+      runWorkers(this.#bindings, workers, (k) => this.#reconcileBinding(k), onError('EventBinding')),
+    ];
     // Periodic resync: every object is looked at again, whatever the watches said.
     this.#resync = setInterval(() => {
       for (const b of this.#informers.bot.list()) this.#bots.add(keyOf(b));
@@ -156,7 +166,12 @@ export class Controller {
       } else {
         const cached = this.#informers.service.get(name, namespace);
         // Apply only when what we own differs: a no-op apply is still a write request.
-        const applied = cached && owns(cached, service) ? cached : await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+        let applied = cached;
+        if (!cached || !owns(cached, service)) {
+          applied = await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+          const involved = { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', name, namespace, ...(bot.metadata.uid ? { uid: bot.metadata.uid } : {}) };
+          this.#events.record(involved, 'Normal', cached ? 'ServiceUpdated' : 'ServiceCreated', `Knative Service ${name} ${cached ? 'updated' : 'created'}`);
+        }
         const state = serviceState(applied);
         // Knative's Ready counts only once its controller has seen this generation (serviceState).
         conditions = setCondition(
