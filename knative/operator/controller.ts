@@ -8,6 +8,7 @@ import { type BotResource, makeService, makeTriggers } from './resources.ts';
 import { WorkQueue, runWorkers } from './work-queue.ts';
 import { selects } from '../../eventing/model/selector.ts';
 import { isDeepStrictEqual } from 'node:util';
+import { createHash } from 'node:crypto';
 
 export const OPERATOR_MANAGER = 'knbot-operator';
 const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
@@ -15,6 +16,14 @@ const SERVING = { group: 'serving.knative.dev', version: 'v1', plural: 'services
 const EVENTING = { group: 'eventing.knative.dev', version: 'v1', plural: 'triggers' };
 const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const RESYNC_MS = 5 * 60_000;
+/** The hash of the object the operator last applied, kept on the child. */
+export const APPLIED_HASH = 'knbot.dev/applied-hash';
+
+/** `child` with the hash of its own content as an annotation. */
+function withHash<T extends { metadata: { annotations?: Record<string, string> } }>(child: T): T {
+  const hash = createHash('sha256').update(JSON.stringify(child)).digest('hex').slice(0, 16);
+  return { ...child, metadata: { ...child.metadata, annotations: { ...child.metadata.annotations, [APPLIED_HASH]: hash } } };
+}
 
 export interface ControllerOptions {
   workers?: number;
@@ -159,7 +168,7 @@ export class Controller {
     if (!image) {
       conditions = setCondition(conditions, { type: 'ServiceReady', status: 'False', reason: 'NoImage', message: `spec.function ${bot.spec.function} needs the operator's --function-image`, observedGeneration: generation }, now);
     } else {
-      const service = makeService(bot, image);
+      const service = withHash(makeService(bot, image));
       const problems = validateService(service);
       if (problems.length) {
         conditions = setCondition(conditions, { type: 'ServiceReady', status: 'False', reason: 'InvalidService', message: problems.map((p) => `${p.path}: ${p.message}`).join('; '), observedGeneration: generation }, now);
@@ -207,7 +216,9 @@ export class Controller {
     const now = new Date();
     const bot = this.#informers.bot.get(binding.spec.botRef.name, namespace) as unknown as BotResource | undefined;
     const events = this.#informers.event.list(namespace) as unknown as EventResource[];
-    const { triggers, outcome } = makeTriggers(binding, events, bot?.spec.broker ?? 'default');
+    const made = makeTriggers(binding, events, bot?.spec.broker ?? 'default');
+    const triggers = made.triggers.map(withHash);
+    const { outcome } = made;
     for (const t of triggers) {
       const cached = this.#informers.trigger.get(t.metadata.name, namespace);
       if (cached && owns(cached, t)) continue;
@@ -249,6 +260,9 @@ export class Controller {
  */
 function owns(actual: Obj, desired: Record<string, any>): boolean {
   const m = actual.metadata ?? {};
+  // Something removed from the desired object leaves actual ⊇ desired: the hash of what was last
+  // applied catches that (apply then drops the field the operator no longer owns).
+  if (m.annotations?.[APPLIED_HASH] !== desired.metadata.annotations?.[APPLIED_HASH]) return false;
   return (
     contains(m.labels ?? {}, desired.metadata.labels ?? {}) &&
     contains(m.annotations ?? {}, desired.metadata.annotations ?? {}) &&

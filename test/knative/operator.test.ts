@@ -79,6 +79,12 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
     await waitFor(async () => (await get(SERVICES, 'faq'))?.spec.template.spec.containerConcurrency === 10, 'the drift to be undone');
   });
 
+  it('drops from the Service what the Bot no longer asks for', async () => {
+    await api.patchNamespacedCustomObject({ ...KNBOT, plural: 'bots', namespace: ns, name: 'faq', body: { spec: { scaling: { minScale: null } } } }, merge);
+    await waitFor(async () => (await get(SERVICES, 'faq'))?.spec.template.metadata.annotations?.['autoscaling.knative.dev/min-scale'] === undefined, 'min-scale to leave the Service');
+    expect((await get(SERVICES, 'faq'))!.spec.template.metadata.annotations['autoscaling.knative.dev/max-scale']).toBe('10');
+  });
+
   it('turns an EventBinding into Triggers, and re-binds when an Event\'s labels change', async () => {
     const docs = (await import('js-yaml')).loadAll(readFileSync(join(ROOT, 'knative/examples/slack-binding.yaml'), 'utf8')) as Record<string, any>[];
     for (const d of docs) await create(d.kind === 'Event' ? 'events' : 'eventbindings', d);
