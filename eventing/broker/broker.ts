@@ -12,6 +12,7 @@ import { DLS_SUFFIX, Dispatcher, type RouteTarget } from './dispatcher.ts';
 import { BrokerStore, type NewDelivery, type PendingDelivery } from './store.ts';
 
 const { createServer } = process.getBuiltinModule('node:http');
+const GC_MS = 30_000;
 
 /**
  * A subscription of the local broker: a compiled Trigger with its subscriber resolved to a URL, or,
@@ -55,6 +56,7 @@ export class LocalBroker {
   readonly #server: Server;
   #routes: Compiled;
   #port = 0;
+  #gc: NodeJS.Timeout | undefined;
 
   constructor(options: BrokerOptions) {
     this.#options = options;
@@ -85,6 +87,8 @@ export class LocalBroker {
       this.#server.listen(this.#options.port, this.#options.host ?? '127.0.0.1', () => resolve());
     });
     this.#port = (this.#server.address() as { port: number }).port;
+    // Events whose deliveries are all done leave the store now and then.
+    this.#gc = setInterval(() => this.#store.collect(), GC_MS).unref();
     // Whatever was acknowledged before a restart is delivered now.
     this.#dispatcher.kick();
     return this.#port;
@@ -105,6 +109,7 @@ export class LocalBroker {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#gc);
     this.#dispatcher.close();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());

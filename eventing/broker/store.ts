@@ -203,6 +203,11 @@ export class BrokerStore {
     this.#gc.run();
   }
 
+  /** Events still stored (some delivery of theirs pending or dead). */
+  eventCount(): number {
+    return (this.#db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+  }
+
   count(state: 'pending' | 'dead'): number {
     return (this.#db.prepare('SELECT COUNT(*) AS n FROM deliveries WHERE state = ?').get(state) as { n: number }).n;
   }
