@@ -6,11 +6,6 @@ export const INT32_MAX = 2147483647;
 
 const INTEGER_TEXT = /^[+-]?[0-9]+$/;
 
-/** The CESQL type of a value (§3.1). */
-export function typeOf(value: Value): CesqlType {
-  return typeof value === 'string' ? 'String' : typeof value === 'number' ? 'Integer' : 'Boolean';
-}
-
 /** CESQL §3.1: the zero value of a type, what an operator or function returns on error (§3.3). */
 export function zeroOf(type: CesqlType): Value {
   return type === 'String' ? '' : type === 'Integer' ? 0 : false;

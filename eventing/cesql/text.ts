@@ -4,10 +4,6 @@
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 
-export function hasSurrogates(text: string): boolean {
-  return SURROGATE.test(text);
-}
-
 export function codePointLength(text: string): number {
   if (!SURROGATE.test(text)) return text.length;
   let n = 0;
