@@ -9,7 +9,7 @@ import { type RequestOptions, request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { installCrds, startApiServer } from '../test/apiserver.ts';
+import { installCrds, operatorCrdFiles, startApiServer } from '../test/apiserver.ts';
 import { sharedDir } from '../test/shared.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -21,11 +21,7 @@ if (!shared) throw new Error('bench:operator needs ../shared (the Knative CRDs)'
 
 const server = await startApiServer();
 const kc = server.kubeConfig;
-await installCrds(kc, [
-  ...['bot', 'event', 'eventbinding'].map((k) => join(root, 'knative/crds', `${k}.yaml`)),
-  ...['service', 'configuration', 'revision', 'route'].map((k) => join(shared, 'knative/serving', `${k}.yaml`)),
-  join(shared, 'knative/eventing/trigger.yaml'),
-]);
+await installCrds(kc, operatorCrdFiles(shared));
 const api = kc.makeApiClient(CustomObjectsApi);
 const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
 

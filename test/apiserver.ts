@@ -359,6 +359,20 @@ export async function startApiServer(): Promise<TestApiServer> {
   }
 }
 
+/** Knative Serving's CRDs in `shared` (the ../shared folder), as knbot's Services need them. */
+export function servingCrdFiles(shared: string): string[] {
+  return ['service', 'configuration', 'revision', 'route'].map((kind) => join(shared, 'knative', 'serving', `${kind}.yaml`));
+}
+
+/** What the operator works with: knbot's own CRDs, Knative Serving's, and Knative's Trigger. */
+export function operatorCrdFiles(shared: string): string[] {
+  return [
+    ...['bot', 'event', 'eventbinding'].map((kind) => join(ROOT, 'knative', 'crds', `${kind}.yaml`)),
+    ...servingCrdFiles(shared),
+    join(shared, 'knative', 'eventing', 'trigger.yaml'),
+  ];
+}
+
 /**
  * The CRD as this server can take it: only its storage version (which must be served; `v1` in
  * Knative's), and no `spec.conversion`, since there is no conversion webhook to call

@@ -1,20 +1,17 @@
 // What the test API server (test/apiserver.ts) does with Knative Serving objects, through the same
 // client the deploy command and the operator use. If these fail, the harness or the client is wrong,
 // not knbot.
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiException, CoordinationV1Api, CustomObjectsApi, PatchStrategy, V1MicroTime, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Lease } from '@kubernetes/client-node';
-import { apiServerAvailable, installCrds, installLeaseCrd, startApiServer, trimCrd } from '../apiserver.ts';
+import { apiServerAvailable, installCrds, installLeaseCrd, servingCrdFiles, startApiServer, trimCrd } from '../apiserver.ts';
 import type { TestApiServer } from '../apiserver.ts';
 import { sharedDir } from '../shared.ts';
 
 // Only whether the pieces exist is decided here; the (possibly long) build runs in beforeAll.
 const available = await apiServerAvailable();
 const shared = available ? sharedDir() : undefined;
-const servingCrds = ['service', 'configuration', 'revision', 'route'].map((kind) =>
-  join(shared ?? '', 'knative', 'serving', `${kind}.yaml`),
-);
+const servingCrds = servingCrdFiles(shared ?? '');
 
 const services = { group: 'serving.knative.dev', version: 'v1', plural: 'services' } as const;
 // Namespaces are not served and NamespaceLifecycle is off: any name works, no Namespace object needed.

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { load } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestApiServer, apiServerAvailable, installCrds, startApiServer } from '../apiserver.ts';
+import { type TestApiServer, apiServerAvailable, installCrds, servingCrdFiles, startApiServer } from '../apiserver.ts';
 import { waitFor } from '../pod.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
@@ -21,7 +21,7 @@ describe.skipIf(!available || !shared)('knbot deploy / status / traffic / delete
   let api: CustomObjectsApi;
   beforeAll(async () => {
     server = await startApiServer();
-    await installCrds(server.kubeConfig, ['service', 'configuration', 'revision', 'route'].map((k) => join(shared!, 'knative', 'serving', `${k}.yaml`)));
+    await installCrds(server.kubeConfig, servingCrdFiles(shared!));
     api = server.kubeConfig.makeApiClient(CustomObjectsApi);
   }, 900_000);
   afterAll(() => server?.stop());

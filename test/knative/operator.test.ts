@@ -4,11 +4,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { load } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../knative/operator/controller.ts';
 import { decide } from '../../knative/operator/leader-election.ts';
-import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, startApiServer } from '../apiserver.ts';
+import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, operatorCrdFiles, startApiServer } from '../apiserver.ts';
 import { waitFor } from '../pod.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
@@ -26,11 +26,7 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
   let controller: Controller;
   beforeAll(async () => {
     server = await startApiServer();
-    await installCrds(server.kubeConfig, [
-      ...['bot', 'event', 'eventbinding'].map((k) => join(ROOT, 'knative/crds', `${k}.yaml`)),
-      ...['service', 'configuration', 'revision', 'route'].map((k) => join(shared!, 'knative/serving', `${k}.yaml`)),
-      join(shared!, 'knative/eventing/trigger.yaml'),
-    ]);
+    await installCrds(server.kubeConfig, operatorCrdFiles(shared!));
     api = server.kubeConfig.makeApiClient(CustomObjectsApi);
     controller = new Controller(server.kubeConfig, { workers: 2 });
     await controller.start();
@@ -86,7 +82,7 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
   });
 
   it('turns an EventBinding into Triggers, and re-binds when an Event\'s labels change', async () => {
-    const docs = (await import('js-yaml')).loadAll(readFileSync(join(ROOT, 'knative/examples/slack-binding.yaml'), 'utf8')) as Record<string, any>[];
+    const docs = loadAll(readFileSync(join(ROOT, 'knative/examples/slack-binding.yaml'), 'utf8')) as Record<string, any>[];
     for (const d of docs) await create(d.kind === 'Event' ? 'events' : 'eventbindings', d);
     const binding = docs.find((d) => d.kind === 'EventBinding')!;
     const event = docs.find((d) => d.kind === 'Event')!;
@@ -130,11 +126,7 @@ describe.skipIf(!available || !shared)('two operator processes', () => {
   const children: ChildProcess[] = [];
   beforeAll(async () => {
     server = await startApiServer();
-    await installCrds(server.kubeConfig, [
-      ...['bot', 'event', 'eventbinding'].map((k) => join(ROOT, 'knative/crds', `${k}.yaml`)),
-      ...['service', 'configuration', 'revision', 'route'].map((k) => join(shared!, 'knative/serving', `${k}.yaml`)),
-      join(shared!, 'knative/eventing/trigger.yaml'),
-    ]);
+    await installCrds(server.kubeConfig, operatorCrdFiles(shared!));
     await installLeaseCrd(server.kubeConfig);
     api = server.kubeConfig.makeApiClient(CustomObjectsApi);
   }, 900_000);
