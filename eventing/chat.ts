@@ -6,6 +6,11 @@ import type { CloudEvent } from './cloudevent.ts';
 
 export const MESSAGE_RECEIVED = 'dev.knbot.chat.message.received';
 export const REPLY_SEND = 'dev.knbot.chat.reply.send';
+/** A piece of a reply still being written, for clients that show it as it comes (WebSocket, SSE). */
+export const REPLY_CHUNK = 'dev.knbot.chat.reply.chunk';
+export const TYPING_START = 'dev.knbot.chat.typing.start';
+/** Set (`"true"`) on a message whose client shows replies as they are written: the bot then emits chunks. */
+export const STREAM_EXTENSION = 'chatstream';
 /** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */
 export const CARRIED_EXTENSIONS = ['chatbot', 'chatplatform', 'chattenant', 'chatuser', 'partitionkey'] as const;
 
@@ -44,6 +49,13 @@ export function chatReplyEvent(
   if (inEvent) for (const name of CARRIED_EXTENSIONS) if (inEvent[name] !== undefined) out[name] = inEvent[name];
   out.data = { ...reply, conversation: message.conversation, inReplyTo: message.id };
   return out;
+}
+
+/** One `dev.knbot.chat.reply.chunk` of the reply to `message`: the `index`-th piece of its text. */
+export function chatChunkEvent(message: { id: string; conversation: Conversation; event?: CloudEvent }, text: string, index: number, source: string): CloudEvent {
+  const event = chatReplyEvent(message, { text, index }, source);
+  event.type = REPLY_CHUNK;
+  return event;
 }
 
 /**

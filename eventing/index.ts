@@ -1,5 +1,18 @@
 export * from './codec.ts';
-export { CARRIED_EXTENSIONS, type Conversation, MESSAGE_RECEIVED, REPLY_SEND, chatReplyEvent, conversationKey, conversationOfEvent, parseConversationKey } from './chat.ts';
+export {
+  CARRIED_EXTENSIONS,
+  type Conversation,
+  MESSAGE_RECEIVED,
+  REPLY_CHUNK,
+  REPLY_SEND,
+  STREAM_EXTENSION,
+  TYPING_START,
+  chatChunkEvent,
+  chatReplyEvent,
+  conversationKey,
+  conversationOfEvent,
+  parseConversationKey,
+} from './chat.ts';
 export { compileCesql, evaluateCesql, type CesqlError, type CesqlErrorKind, type CesqlResult, type CompiledCesql } from './cesql/index.ts';
 export {
   attributeText,

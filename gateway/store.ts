@@ -15,7 +15,8 @@ export interface GatewayStore {
   /**
    * Appends a frame (`body`: JSON object text, no `v`/`seq`) to a session's log under the next `seq`,
    * keeps the last `maxFrames`, refreshes the session's TTL and notifies subscribers. Resolves the seq.
-   * Appends to one session resolve in the order they were called.
+   * Appends to one session resolve in the order they were called. Rejects with SessionGoneError when the
+   * session is unknown or expired.
    */
   append(sessionId: string, body: string): Promise<number>;
   /**
@@ -30,6 +31,14 @@ export interface GatewayStore {
   get(key: string): Promise<string | undefined>;
   delete(key: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** `append` to a session that never existed or expired (anything else a store throws is a failure worth retrying). */
+export class SessionGoneError extends Error {
+  constructor(sessionId: string) {
+    super(`session ${sessionId} is unknown or expired`);
+    this.name = 'SessionGoneError';
+  }
 }
 
 export interface StoreLimits {
@@ -81,7 +90,7 @@ export class MemoryGatewayStore implements GatewayStore {
 
   append(sessionId: string, body: string): Promise<number> {
     const s = this.#live(sessionId);
-    if (!s) return Promise.reject(new Error(`session ${sessionId} is unknown or expired`));
+    if (!s) return Promise.reject(new SessionGoneError(sessionId));
     const seq = ++s.seq;
     s.frames.push(body);
     if (s.frames.length > this.#limits.maxFrames) {

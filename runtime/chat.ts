@@ -50,6 +50,11 @@ export function replyEvent(msg: ChatMessage, reply: Reply, source: string): Clou
   return chatReplyEvent(msg, reply, source);
 }
 
+/** True when `onMessage` returned a stream of chunks rather than a whole reply. */
+export function isStreamed(result: MessageResult): boolean {
+  return isIterable(result) && typeof result !== 'string';
+}
+
 function isIterable(value: unknown): value is AsyncIterable<unknown> | Iterable<unknown> {
   return value !== null && typeof value === 'object' && (Symbol.asyncIterator in value || (Symbol.iterator in value && !Array.isArray(value)));
 }

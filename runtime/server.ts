@@ -12,8 +12,9 @@ import {
 } from '../eventing/codec.ts';
 import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.ts';
 import type { Bot, ChatMessage, EmitEvent, Reply } from './bot.ts';
-import { MESSAGE_RECEIVED } from '../eventing/chat.ts';
-import { collectReply, conversationKey, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';
+import { MESSAGE_RECEIVED, STREAM_EXTENSION } from '../eventing/chat.ts';
+import { ChunkStream } from './chunks.ts';
+import { collectReply, conversationKey, isStreamed, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import { answerFunc, funcEvent } from './func.ts';
 import type { LoadedModule } from './load.ts';
@@ -22,7 +23,7 @@ import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
-import { completeEvent } from './sink.ts';
+import { completeEvent, sendToSink } from './sink.ts';
 import { Tracing, failSpan } from './tracing.ts';
 import { Turns } from './turn.ts';
 import { Work } from './work.ts';
@@ -327,6 +328,17 @@ export class PodServer {
     if (event.type === MESSAGE_RECEIVED && bot.onMessage) {
       const msg = messageFromEvent(event);
       const onMessage = bot.onMessage;
+      const chunks = this.#chunkStream(event, msg);
+      if (chunks) {
+        // The reply waits for its chunks, so through an ordered broker a client sees them first.
+        const streamed = this.#turns.run(conversationKey(msg), work, span, event, (ctx) =>
+          andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r, isStreamed(r) ? (text) => chunks.push(text) : undefined)),
+        );
+        return andThen(streamed, async (r) => {
+          await chunks.flush();
+          return r && replyEvent(msg, r, this.#config.source);
+        });
+      }
       const reply = this.#turns.run(conversationKey(msg), work, span, event, (ctx) => andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r)));
       return andThen(reply, (r) => r && replyEvent(msg, r, this.#config.source));
     }
@@ -334,6 +346,13 @@ export class PodServer {
     const onEvent = bot.onEvent;
     const out = this.#turns.run(event.subject ?? event.source, work, span, event, (ctx) => onEvent.call(bot, event, ctx) as MaybePromise<unknown>);
     return andThen(out, (o) => this.#eventReply(o, event));
+  }
+
+  /** A chunk stream for a message whose client shows replies as written, when there is a sink to send to. */
+  #chunkStream(event: CloudEvent, msg: ChatMessage): ChunkStream | undefined {
+    const { sink, ceOverrides, source, timeoutMs } = this.#config;
+    if (event[STREAM_EXTENSION] !== 'true' || !sink) return undefined;
+    return new ChunkStream(msg, source, (chunk) => sendToSink(Object.assign(chunk, ceOverrides), { url: sink, overrides: ceOverrides, source, timeoutMs }));
   }
 
   /** What `onEvent` returned: an event (completed and checked), data for a reply event, or nothing. */

@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { REPLY_CHUNK, REPLY_SEND, TYPING_START } from '../eventing/chat.ts';
+import { type CloudEvent, CloudEventError, decodeHttp } from '../eventing/codec.ts';
+import type { ChatSessions } from './sessions.ts';
+
+/** The event types the gateway's egress Trigger subscribes to. */
+export const EGRESS_TYPES = [REPLY_SEND, REPLY_CHUNK, TYPING_START] as const;
+
+/** Delivers one bot output event to a chat platform (issue-specific adapters plug in here). */
+export type PlatformEgress = (event: CloudEvent) => Promise<'delivered' | 'ignored'>;
+
+const KIND: Record<string, 'reply' | 'chunk' | 'typing'> = { [REPLY_SEND]: 'reply', [REPLY_CHUNK]: 'chunk', [TYPING_START]: 'typing' };
+
+/**
+ * The gateway's subscriber endpoint: what bots answer comes here from the broker (a Trigger on the
+ * egress types). WebSocket and SSE conversations (`chatplatform: ws`) go to their session; others to
+ * the platform adapters. A 2xx tells the broker the event is handled; 5xx makes it retry.
+ */
+export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress | undefined, log: (msg: string, fields?: Record<string, unknown>) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-length': '0' }).end();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 4 << 20) chunks.push(c);
+    });
+    const problem = (status: number, code: string, detail: string) => {
+      const body = JSON.stringify({ type: `urn:knbot:problem:${code}`, status, detail });
+      res.writeHead(status, { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+    };
+    req.on('end', () => {
+      let events: CloudEvent[];
+      try {
+        if (size > 4 << 20) return problem(413, 'body_too_large', 'the body exceeds 4 MiB');
+        events = decodeHttp(req.headers, Buffer.concat(chunks)).events;
+      } catch (err) {
+        if (!(err instanceof CloudEventError)) throw err;
+        return problem(err.status, err.code, err.message);
+      }
+      Promise.all(events.map((e) => route(e))).then(
+        () => res.writeHead(202, { 'content-length': '0' }).end(),
+        (err: Error) => {
+          log('egress failed', { error: err.message });
+          res.writeHead(503, { 'content-length': '0', 'retry-after': '1' }).end();
+        },
+      );
+    });
+  };
+
+  async function route(event: CloudEvent): Promise<void> {
+    const kind = KIND[event.type];
+    if (!kind) return;
+    if (event.chatplatform === 'ws') {
+      const delivered = await sessions.egress(kind, event);
+      if (!delivered && kind === 'reply') log('reply for no session', { id: event.id, bot: event.chatbot });
+      return;
+    }
+    if (platforms) await platforms(event);
+  }
+}

@@ -1,0 +1,143 @@
+// The contract between the gateway and its chat-platform adapters (DESIGN §6, §7). Adapters are pure
+// on the way in (a signed request in, CloudEvents and the answer out) and do their own HTTP on the way
+// out, through the `fetch` the gateway hands them.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CloudEvent } from '../../eventing/codec.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export type ChatPlatform = 'slack' | 'telegram' | 'discord' | 'line' | 'whatsapp';
+export type IngressPlatform = ChatPlatform | 'cloudevents';
+
+/** The channel keys of one platform, resolved from `bot.channels.<platform>` (DESIGN §7). */
+export type Secrets = Readonly<Record<string, string | undefined>>;
+
+/** A webhook as the gateway received it, before anything is parsed. */
+export interface WebhookRequest {
+  method: 'GET' | 'POST';
+  /** As Node gives them (lower-case names); adapters also find a name given in another case. */
+  headers: IncomingHttpHeaders;
+  query: URLSearchParams;
+  /** The exact bytes received: signatures are computed over them, never over re-serialized JSON. */
+  rawBody: Buffer;
+  /** The bot named in the path `/hooks/<platform>/<bot>`: the `chatbot` extension of every event. */
+  bot: string;
+  namespace: string;
+}
+
+/** What to answer the platform once the events are durably stored. */
+export interface WebhookResponse {
+  status: number;
+  headers?: Record<string, string>;
+  /** A string is sent as is; anything else as JSON. Absent: an empty body. */
+  body?: unknown;
+}
+
+/**
+ * A capability to answer one inbound event, kept by the gateway keyed by the normalized event's id and
+ * never put in attributes, data or logs (DESIGN §6). JSON-serializable so any replica can store it.
+ */
+export interface ReplyHandle {
+  platform: ChatPlatform;
+  kind: 'slack.response_url' | 'telegram.reply_to' | 'discord.interaction' | 'line.reply_token';
+  /** The response_url, interaction token or reply token (secret); for `telegram.reply_to` a message id. */
+  value: string;
+  /** When the platform stops honouring it, in ms since the epoch (also the event's `chatreplyby`). */
+  expiresAt: number;
+  uses: number;
+  maxUses: number;
+  /** Discord: the initial response was deferred ("thinking…"), so the first reply edits it. */
+  editOriginal?: boolean;
+}
+
+/** One inbound platform event: its raw and normalized CloudEvents, stored and deduplicated together. */
+export interface IngressEvent {
+  raw: CloudEvent;
+  normalized?: CloudEvent;
+  replyHandle?: ReplyHandle;
+  /** `<source> <id>` of the platform's own event id: retries of the same event share it. */
+  dedupeKey: string;
+}
+
+export interface WebhookResult {
+  response: WebhookResponse;
+  events: IngressEvent[];
+}
+
+/** A rejected webhook: `status` and `code` go into the problem answer; the message names no secret. */
+export class WebhookError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(status: number, code: string, message: string, headers?: Record<string, string>) {
+    super(message);
+    this.name = 'WebhookError';
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A `Retry-After` longer than this is not waited for: the outcome is a retryable failure. */
+  maxRetryAfterMs: number;
+  /** Each attempt is abandoned after this long and counts as a network error. */
+  attemptTimeoutMs: number;
+}
+
+export interface RetryInfo {
+  attempt: number;
+  delayMs: number;
+  status?: number;
+  reason: string;
+}
+
+/** What an egress call needs from the gateway: all I/O and time come from here. */
+export interface EgressContext {
+  /** The platform's API base URL, from `KNBOT_<PLATFORM>_API_URL` or the public default. */
+  apiBase: string;
+  fetch: typeof fetch;
+  signal?: AbortSignal;
+  now: () => number;
+  /** One per gateway process, shared by every delivery, so limits hold across conversations. */
+  limiter: RateLimiter;
+  retry?: Partial<RetryPolicy>;
+  /** Told before each wait between attempts (for metrics; carries no secret and no text). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export type DeliveryOutcome =
+  | {
+      ok: true;
+      platformMessageId?: string;
+      /** What to keep for the next reply: a new handle, or `null` to forget it. Absent: keep it as it is. */
+      handle?: ReplyHandle | null;
+    }
+  | {
+      ok: false;
+      status?: number;
+      reason: string;
+      /** True when the same delivery may succeed later (network, 429, 5xx); false for 4xx and bad replies. */
+      retryable: boolean;
+      retryAfterMs?: number;
+      handle?: ReplyHandle | null;
+    };
+
+export interface IngressAdapter {
+  readonly platform: IngressPlatform;
+  /** Verifies, parses and normalizes one webhook. Throws `WebhookError` and nothing else. */
+  handleWebhook(req: WebhookRequest, secrets: Secrets, nowMs: number): WebhookResult;
+}
+
+export interface ChatAdapter extends IngressAdapter {
+  readonly platform: ChatPlatform;
+  /** Environment variable that overrides the API base URL, and the public default. */
+  readonly apiBaseEnv: string;
+  readonly defaultApiBase: string;
+  /** Delivers a `dev.knbot.chat.reply.send` event. Never throws: failures are outcomes. */
+  deliverReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome>;
+}

@@ -1,0 +1,218 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { CloudEvent } from '../eventing/codec.ts';
+import { AuthError, type AuthOptions, Authenticator, type Principal, credentialOf } from './auth.ts';
+import { BrokerClient } from './broker-client.ts';
+import { type PlatformEgress, egressHandler } from './egress.ts';
+import { FrameError } from './envelope.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { type BotEntry, ChatSessions } from './sessions.ts';
+import { GatewayProblem, chatOnce, chatRequest, json, openStream, problemOfFrameError } from './sse.ts';
+import { DEFAULT_LIMITS, type GatewayStore, MemoryGatewayStore } from './store.ts';
+import { chatPage } from './web/page.ts';
+import { WsEndpoint } from './ws.ts';
+
+const http = process.getBuiltinModule('node:http');
+
+export interface GatewayLimits {
+  maxFrameBytes: number;
+  maxBufferedBytes: number;
+  heartbeatMs: number;
+  authTimeoutMs: number;
+  /** Messages a second per client (session), with bursts of `clientBurst`. */
+  clientRate: number;
+  clientBurst: number;
+  /** Messages a second per client IP, all its sockets together. */
+  ipRate: number;
+  ipBurst: number;
+  maxRefusedInRow: number;
+  sessionTtlMs: number;
+  dedupeTtlMs: number;
+  /** How long `POST /v1/chat` waits for the answer. */
+  chatTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = {
+  maxFrameBytes: 64 * 1024,
+  maxBufferedBytes: 1 << 20,
+  heartbeatMs: 25_000,
+  authTimeoutMs: 10_000,
+  clientRate: 10,
+  clientBurst: 30,
+  ipRate: 100,
+  ipBurst: 300,
+  maxRefusedInRow: 50,
+  sessionTtlMs: DEFAULT_LIMITS.sessionTtlMs,
+  dedupeTtlMs: 24 * 3600_000,
+  chatTimeoutMs: 60_000,
+  maxBodyBytes: 1 << 20,
+};
+
+export interface GatewayOptions {
+  /** Where chat messages go: the broker's ingress. */
+  brokerUrl: string;
+  /** Bots clients may talk to. */
+  bots: () => Iterable<BotEntry>;
+  auth: AuthOptions;
+  store?: GatewayStore;
+  limits?: Partial<GatewayLimits>;
+  /** Bot output for chat platforms other than WebSocket clients. */
+  platforms?: PlatformEgress;
+  /** Extra routes mounted before the gateway's own (webhooks, the dashboard). */
+  routes?: express.Router;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * The always-on gateway (DESIGN §7): WebSocket and SSE chat clients, `POST /v1/chat`, the chat page,
+ * and an internal endpoint where the broker delivers what bots answer. Listens on two ports: the
+ * public one, and `egressPort` (loopback or cluster-internal) for the broker's deliveries.
+ */
+export class Gateway {
+  readonly #o: GatewayOptions;
+  readonly #limits: GatewayLimits;
+  readonly #store: GatewayStore;
+  readonly #broker: BrokerClient;
+  readonly #auth: Authenticator;
+  readonly #sessions: ChatSessions;
+  readonly #ws: WsEndpoint;
+  readonly #server: Server;
+  readonly #egress: Server;
+  #ready = false;
+
+  constructor(options: GatewayOptions) {
+    this.#o = options;
+    this.#limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
+    const log = options.log ?? (() => {});
+    this.#store = options.store ?? new MemoryGatewayStore({ sessionTtlMs: this.#limits.sessionTtlMs });
+    this.#broker = new BrokerClient(options.brokerUrl);
+    this.#auth = new Authenticator(options.auth);
+    this.#sessions = new ChatSessions({
+      store: this.#store,
+      send: (event: CloudEvent) => this.#broker.send(event),
+      bot: (name) => this.bot(name),
+      sessionTtlMs: this.#limits.sessionTtlMs,
+      dedupeTtlMs: this.#limits.dedupeTtlMs,
+      connection: { maxBufferedBytes: this.#limits.maxBufferedBytes, gapTimeoutMs: 250 },
+      log,
+    });
+    this.#ws = new WsEndpoint({
+      auth: this.#auth,
+      sessions: this.#sessions,
+      limits: this.#limits,
+      perClient: new RateLimiter(this.#limits.clientRate, this.#limits.clientBurst),
+      perIp: new RateLimiter(this.#limits.ipRate, this.#limits.ipBurst),
+      log,
+    });
+    this.#server = http.createServer(this.#app());
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (new URL(req.url ?? '/', 'http://gateway').pathname === '/v1/ws') return this.#ws.upgrade(req, socket, head);
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    });
+    this.#egress = http.createServer(egressHandler(this.#sessions, options.platforms, log));
+  }
+
+  bot(name: string): BotEntry | undefined {
+    for (const b of this.#o.bots()) if (b.name === name) return b;
+    return undefined;
+  }
+
+  get sockets(): number {
+    return this.#ws.size;
+  }
+
+  get authenticator(): Authenticator {
+    return this.#auth;
+  }
+
+  /** Starts both listeners; resolves their ports. */
+  async start(port: number, host = '127.0.0.1', egressPort = 0, egressHost = '127.0.0.1'): Promise<{ port: number; egressPort: number }> {
+    const listen = (server: Server, p: number, h: string) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(p, h, () => resolve((server.address() as { port: number }).port));
+      });
+    const bound = { port: await listen(this.#server, port, host), egressPort: await listen(this.#egress, egressPort, egressHost) };
+    this.#ready = true;
+    return bound;
+  }
+
+  /** SIGTERM: not ready, sockets closed with 1001 and a resume hint, then the listeners. */
+  async close(): Promise<void> {
+    this.#ready = false;
+    await this.#ws.close();
+    const stop = (s: Server) =>
+      new Promise<void>((resolve) => {
+        if (!s.listening) return resolve();
+        s.close(() => resolve());
+        s.closeIdleConnections();
+        setTimeout(() => s.closeAllConnections(), 2000).unref();
+      });
+    await Promise.all([stop(this.#server), stop(this.#egress)]);
+    this.#broker.close();
+    if (!this.#o.store) await this.#store.close();
+  }
+
+  #principal(req: Request): Principal {
+    try {
+      return this.#auth.verify(credentialOf(req.headers.authorization, new URL(req.url, 'http://gateway').searchParams));
+    } catch (err) {
+      if (err instanceof AuthError) throw new GatewayProblem(401, 'unauthorized', err.message, { 'www-authenticate': 'Bearer' });
+      throw err;
+    }
+  }
+
+  #app(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+    app.get('/health/readiness', (_req, res) => void res.status(this.#ready ? 200 : 503).type('text/plain').send(this.#ready ? 'ok' : 'not ready'));
+    app.get('/health/liveness', (_req, res) => void res.type('text/plain').send('ok'));
+    if (this.#o.routes) app.use(this.#o.routes);
+    app.get('/', (_req, res) => void res.type('html').send(chatPage.html));
+    app.get('/chat.js', (_req, res) => void res.type('text/javascript').send(chatPage.script));
+    app.get('/v1/bots', (req, res) => {
+      const principal = this.#principal(req);
+      const bots = [...this.#o.bots()].filter((b) => !principal.bots || principal.bots.includes(b.name)).map((b) => ({ name: b.name, namespace: b.namespace }));
+      res.json({ bots, auth: this.#auth.open ? 'none' : 'required' });
+    });
+    app.get('/v1/stream', async (req, res) => {
+      const principal = this.#principal(req);
+      await openStream(this.#sessions, principal, req, res, this.#limits.heartbeatMs);
+    });
+    const body = express.json({ limit: this.#limits.maxBodyBytes, type: () => true });
+    app.post('/v1/chat', body, async (req, res) => {
+      const principal = this.#principal(req);
+      const { frame, sessionId } = chatRequest(req.body);
+      if (sessionId === undefined) return chatOnce(this.#sessions, principal, frame, req, res, this.#limits.chatTimeoutMs);
+      if (!(await this.#sessions.owns(sessionId, principal.id))) throw new GatewayProblem(404, 'unknown_session', 'no such session (it expired, or it belongs to someone else)');
+      try {
+        await this.#sessions.message(sessionId, principal, frame);
+      } catch (err) {
+        throw err instanceof FrameError ? problemOfFrameError(err) : err;
+      }
+      json(res, 202, { id: frame.id, sessionId });
+    });
+    app.post('/v1/tickets', body, (req, res) => {
+      const principal = this.#principal(req);
+      if (!this.#auth.issuesTickets) throw new GatewayProblem(404, 'no_tickets', 'this gateway has no ticket secret configured');
+      const ttl = Number((req.body as { ttlSeconds?: unknown } | undefined)?.ttlSeconds ?? 300);
+      json(res, 201, this.#auth.issue(principal, Number.isFinite(ttl) ? ttl : 300));
+    });
+    app.use((_req: Request, res: Response) => json(res, 404, { type: 'urn:knbot:problem:not_found', title: 'not found', status: 404, detail: 'no such path on the gateway' }));
+    app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+      if (res.headersSent) return void res.end();
+      if (err instanceof GatewayProblem) return json(res, err.status, { type: `urn:knbot:problem:${err.code}`, title: err.code.replace(/_/g, ' '), status: err.status, detail: err.message }, err.headers);
+      // body-parser's errors: malformed JSON, too large.
+      const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+      const code = err.type === 'entity.too.large' ? 'body_too_large' : err.type === 'entity.parse.failed' ? 'malformed_json' : status === 500 ? 'internal' : 'bad_request';
+      if (status === 500) this.#o.log?.('request failed', { error: err.message });
+      json(res, status, { type: `urn:knbot:problem:${code}`, title: code.replace(/_/g, ' '), status, detail: status === 500 ? 'the gateway failed to handle the request' : err.message });
+    });
+    return app;
+  }
+}
+
+export type { ServerResponse };

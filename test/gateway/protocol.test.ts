@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ECHO, fixture, waitFor } from '../pod.ts';
+import { type ChatSystem, type Frame, TestClient, startChatSystem } from './harness.ts';
+
+let sys: ChatSystem;
+
+beforeAll(async () => {
+  sys = await startChatSystem([
+    { name: 'echo', dir: ECHO },
+    { name: 'stream', dir: fixture('stream') },
+  ]);
+}, 60_000);
+afterAll(async () => sys?.stop());
+
+const seqs = (frames: Frame[]) => frames.map((f) => f.seq);
+
+describe('the WebSocket envelope', () => {
+  it('opens with session at seq 0, then ack, typing and the reply, numbered one by one', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    const sessionId = await c.session();
+    expect(c.frames[0]).toEqual({ v: 1, seq: 0, type: 'session', sessionId });
+    c.send({ type: 'message', id: 'e-1', bot: 'echo', conversation: 'c1', text: 'hello there' });
+    const reply = await c.next((f) => f.type === 'reply', 'the reply');
+    expect(reply).toMatchObject({ v: 1, type: 'reply', id: 'e-1', text: 'hello there', conversation: 'c1', bot: 'echo' });
+    expect(c.frames.map((f) => f.type)).toEqual(['session', 'ack', 'typing', 'reply']);
+    expect(seqs(c.frames)).toEqual([0, 1, 2, 3]);
+    c.close();
+  });
+
+  it('streams a reply as chunks, in order, before the whole reply', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 's-1', bot: 'stream', conversation: 'c2', text: 'go' });
+    const reply = await c.next((f) => f.type === 'reply', 'the reply');
+    expect(reply.text).toBe('one two three');
+    const chunks = c.frames.filter((f) => f.type === 'chunk');
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(chunks.map((f) => f.text).join('')).toBe('one two three');
+    expect(c.frames.findIndex((f) => f.type === 'reply')).toBeGreaterThan(c.frames.findLastIndex((f) => f.type === 'chunk'));
+    expect(seqs(c.frames)).toEqual(c.frames.map((_, i) => i));
+    c.close();
+  });
+
+  it('acknowledges a message id seen before without sending it again', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'dup-1', bot: 'echo', conversation: 'c3', text: 'once' });
+    await c.next((f) => f.type === 'reply', 'the reply');
+    c.send({ type: 'message', id: 'dup-1', bot: 'echo', conversation: 'c3', text: 'once' });
+    await c.next((f) => f.type === 'ack' && f.duplicate === true, 'the second ack');
+    c.send({ type: 'ping', id: 'p' });
+    await c.next((f) => f.type === 'pong', 'pong');
+    expect(c.frames.filter((f) => f.type === 'reply')).toHaveLength(1);
+    c.close();
+  });
+
+  it('refuses an id another session already used', async () => {
+    const a = await TestClient.connect(sys.wsUrl);
+    const b = await TestClient.connect(sys.wsUrl);
+    await Promise.all([a.session(), b.session()]);
+    a.send({ type: 'message', id: 'shared-id', bot: 'echo', conversation: 'c4', text: 'a' });
+    await a.next((f) => f.type === 'ack', 'ack');
+    b.send({ type: 'message', id: 'shared-id', bot: 'echo', conversation: 'c4', text: 'b' });
+    expect(await b.next((f) => f.type === 'error', 'error')).toMatchObject({ code: 'id_in_use', id: 'shared-id' });
+    a.close();
+    b.close();
+  });
+});
+
+describe('resume', () => {
+  it('replays what was produced while the client was away, once, after lastSeq', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    const sessionId = await c.session();
+    c.send({ type: 'message', id: 'r-1', bot: 'stream', conversation: 'c5', text: 'go' });
+    await c.next((f) => f.type === 'ack', 'ack');
+    const lastSeq = c.frames.at(-1)!.seq!;
+    c.close();
+    // The reply finishes with nobody connected.
+    await waitFor(() => sys.broker.pending() === 0, 'the broker to deliver everything', 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const d = await TestClient.connect(sys.wsUrl);
+    d.send({ type: 'resume', sessionId, lastSeq });
+    const resumed = await d.next((f) => f.type === 'session' && f.resumed === true, 'the resumed session frame');
+    const replayed = d.frames.filter((f) => f.seq !== 0 && (f.seq ?? 0) > lastSeq && (f.seq ?? 0) < resumed.seq!);
+    expect(replayed.map((f) => f.type)).toContain('reply');
+    expect(replayed.filter((f) => f.type === 'reply')).toHaveLength(1);
+    expect(replayed.find((f) => f.type === 'reply')!.text).toBe('one two three');
+    const numbered = d.frames.filter((f) => f.seq !== 0);
+    expect(seqs(numbered)).toEqual(numbered.map((_, i) => lastSeq + 1 + i));
+    d.close();
+  });
+
+  it('refuses to resume an unknown session', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'resume', sessionId: 'no-such-session', lastSeq: 3 });
+    expect(await c.next((f) => f.type === 'error', 'error')).toMatchObject({ code: 'unknown_session' });
+    c.close();
+  });
+});
+
+describe('bad input', () => {
+  it('answers malformed frames with error frames and keeps the socket', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send('{not json');
+    c.send({ type: 'dance' });
+    c.ws.send(JSON.stringify({ v: 2, type: 'ping' }));
+    c.send({ type: 'message', id: 'x', bot: 'echo', text: 'no conversation' });
+    c.send({ type: 'message', id: 'y', bot: 'nobody', conversation: 'c', text: 'hi' });
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    await waitFor(() => c.frames.filter((f) => f.type === 'error').length >= 6, 'six errors');
+    expect(c.frames.filter((f) => f.type === 'error').map((f) => f.code)).toEqual(['malformed_json', 'unknown_type', 'unsupported_version', 'invalid_frame', 'unknown_bot', 'binary_frame']);
+    c.send({ type: 'message', id: 'ok-after', bot: 'echo', conversation: 'c6', text: 'still here' });
+    expect((await c.next((f) => f.type === 'reply', 'a reply')).text).toBe('still here');
+    c.close();
+  });
+
+  it('closes with 1009 on an oversize frame', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'big', bot: 'echo', conversation: 'c', text: 'x'.repeat(70 * 1024) });
+    expect((await c.waitClosed()).code).toBe(1009);
+  });
+});
+
+describe('POST /v1/chat', () => {
+  it('answers with the reply as JSON', async () => {
+    const res = await fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bot: 'echo', conversation: 'h1', text: 'by http' }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ text: 'by http', conversation: 'h1' });
+  });
+
+  it('streams chunks then the reply as server-sent events', async () => {
+    const res = await fetch(`${sys.url}/v1/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ bot: 'stream', conversation: 'h2', text: 'go' }),
+    });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const text = await res.text();
+    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map((m) => ({ event: m[1], data: JSON.parse(m[2]!) }));
+    expect(events.at(-1)).toMatchObject({ event: 'reply', data: { text: 'one two three' } });
+    expect(events.filter((e) => e.event === 'chunk').map((e) => e.data.text).join('')).toBe('one two three');
+  });
+
+  it('rejects bad bodies and unknown bots with problems', async () => {
+    const post = (body: string) => fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const malformed = await post('{oops');
+    expect(malformed.status).toBe(400);
+    expect((await malformed.json()).type).toBe('urn:knbot:problem:malformed_json');
+    expect((await post(JSON.stringify({ bot: 'echo', text: 'no conversation' }))).status).toBe(400);
+    const unknown = await post(JSON.stringify({ bot: 'nobody', conversation: 'c', text: 'hi' }));
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).type).toBe('urn:knbot:problem:unknown_bot');
+  });
+});
