@@ -247,7 +247,7 @@ export class RedisGatewayStore implements GatewayStore {
         // An unknown session gets no frames, as in the memory store.
         if (last === null) return this.#leave(sessionId, l);
         l.last = last;
-        for (const [seq, body] of l.early.splice(0)) this.#give(l, seq, body);
+        void this.#catchUp(sessionId, l);
       },
       (err: Error) => {
         // Tried again at the next heartbeat or reconnect.

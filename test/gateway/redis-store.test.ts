@@ -1,0 +1,154 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisGatewayStore } from '../../gateway/redis-store.ts';
+import { MemoryGatewayStore, type StoreLimits } from '../../gateway/store.ts';
+import { waitFor } from '../pod.ts';
+import { type RedisServer, redisServerPath, startRedis } from '../redis.ts';
+import { storeContract } from './store-contract.ts';
+
+const bin = redisServerPath();
+const frame = (from: string, n: number) => JSON.stringify({ type: 'chunk', from, n });
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+storeContract('MemoryGatewayStore', (limits) => new MemoryGatewayStore(limits));
+
+describe.skipIf(!bin)('RedisGatewayStore', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  let n = 0;
+  const errors: Error[] = [];
+  const stores: RedisGatewayStore[] = [];
+  const nextPrefix = () => `test${++n}:`;
+  const make = (prefix = nextPrefix(), limits?: Partial<StoreLimits>) => {
+    const store = new RedisGatewayStore({ redis: server.url, prefix, limits, keepAliveMs: 50, onError: (e) => errors.push(e) });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await startRedis(bin);
+    raw = new Redis(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await raw?.quit();
+    await server?.stop();
+  });
+
+  storeContract('RedisGatewayStore', (limits) => make(nextPrefix(), limits));
+
+  it('lets two replicas see each other\'s frames through subscribe, in seq order', async () => {
+    const prefix = nextPrefix();
+    const [a, b] = [make(prefix), make(prefix)];
+    await a.openSession('s', 'alice', 60_000);
+    expect(await b.sessionOwner('s')).toBe('alice');
+    const seen = { a: [] as [number, string][], b: [] as [number, string][] };
+    a.subscribe('s', (seq, body) => seen.a.push([seq, body]));
+    b.subscribe('s', (seq, body) => seen.b.push([seq, body]));
+    await Promise.all(range(100).flatMap((i) => [a.append('s', frame('a', i)), b.append('s', frame('b', i))]));
+    await waitFor(() => seen.a.length === 200 && seen.b.length === 200, 'both replicas to see all 200 frames');
+    expect(seen.a.map(([seq]) => seq)).toEqual(range(200).map((i) => i + 1));
+    expect(seen.b).toEqual(seen.a);
+    expect((await a.replay('s', 0))!.frames).toEqual(seen.a);
+  });
+
+  it('gives concurrent appends from two replicas distinct, consecutive seqs, each replica\'s in call order', async () => {
+    const prefix = nextPrefix();
+    const [a, b] = [make(prefix), make(prefix)];
+    await a.openSession('s', 'alice', 60_000);
+    const got = { a: [] as number[], b: [] as number[] };
+    await Promise.all(range(200).flatMap((i) => [a.append('s', frame('a', i)).then((s) => got.a.push(s)), b.append('s', frame('b', i)).then((s) => got.b.push(s))]));
+    expect([...got.a, ...got.b].sort((x, y) => x - y)).toEqual(range(400).map((i) => i + 1));
+    expect(got.a).toEqual([...got.a].sort((x, y) => x - y));
+    expect(got.b).toEqual([...got.b].sort((x, y) => x - y));
+    const log = await b.replay('s', 0);
+    for (const [i, seq] of got.a.entries()) expect(log!.frames[seq - 1]).toEqual([seq, frame('a', i)]);
+  });
+
+  it('fills a missed notification from the log', async () => {
+    const prefix = nextPrefix();
+    const store = make(prefix);
+    await store.openSession('s', 'alice', 60_000);
+    const seen: number[] = [];
+    store.subscribe('s', (seq) => seen.push(seq));
+    await store.append('s', frame('a', 1));
+    await waitFor(() => seen.length === 1, 'the first frame');
+    // Frame 2 is stored but its notification never comes (as when the subscriber was reconnecting).
+    await raw.multi().hincrby(`${prefix}session:s`, 'seq', 1).rpush(`${prefix}log:s`, frame('a', 2)).exec();
+    await store.append('s', frame('a', 3));
+    await waitFor(() => seen.length === 3, 'frames 2 and 3');
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('keeps giving frames to the other listeners when one throws, and reports the error', async () => {
+    const store = make();
+    await store.openSession('s', 'alice', 60_000);
+    const seen: number[] = [];
+    store.subscribe('s', () => {
+      throw new Error('listener broke');
+    });
+    store.subscribe('s', (seq) => seen.push(seq));
+    await store.append('s', frame('a', 1));
+    await store.append('s', frame('a', 2));
+    await waitFor(() => seen.length === 2, 'two frames');
+    expect(errors.map((e) => e.message)).toContain('listener broke');
+  });
+
+  it('keeps its keys under the prefix, knbot:gw: by default', async () => {
+    const store = new RedisGatewayStore({ redis: server.url });
+    try {
+      await store.openSession('default-prefix', 'alice', 60_000);
+      await store.append('default-prefix', frame('a', 1));
+      await store.claim('m:1', 'default-prefix', 60_000);
+      expect((await raw.keys('knbot:gw:*')).sort()).toEqual(['knbot:gw:key:m:1', 'knbot:gw:log:default-prefix', 'knbot:gw:session:default-prefix']);
+      expect(await raw.pttl('knbot:gw:session:default-prefix')).toBeGreaterThan(0);
+    } finally {
+      await raw.del('knbot:gw:key:m:1', 'knbot:gw:log:default-prefix', 'knbot:gw:session:default-prefix');
+      await store.close();
+    }
+  });
+
+  it('leaves a client it was given open on close', async () => {
+    const client = new Redis(server.url);
+    const store = new RedisGatewayStore({ redis: client, prefix: nextPrefix() });
+    await store.openSession('s', 'alice', 60_000);
+    store.subscribe('s', () => {});
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
+    await client.quit();
+  });
+
+  // The test server keeps nothing across a restart (no RDB, no AOF): sessions, logs and claimed keys
+  // are gone. What must survive is the store: it reconnects, resubscribes and works on.
+  it('reconnects after a Redis restart: what was stored is lost, the store works on', async () => {
+    const store = make();
+    await store.openSession('kept', 'alice', 60_000);
+    await store.openSession('old', 'alice', 60_000);
+    await store.append('old', frame('a', 1));
+    expect(await store.claim('m:1', 'old', 60_000)).toBeUndefined();
+    const seen: [number, string][] = [];
+    store.subscribe('kept', (seq, body) => seen.push([seq, body]));
+    // The subscription is in place once a later one on the same connection delivers.
+    const probe: number[] = [];
+    store.subscribe('old', (seq) => probe.push(seq));
+    await store.append('old', frame('a', 2));
+    await waitFor(() => probe.length === 1, 'the probe frame');
+
+    await server.restart();
+
+    await waitFor(async () => (await store.sessionOwner('old').catch(() => 'not yet')) === undefined, 'the store to reach the new server', 10_000);
+    expect(await store.replay('old', 0)).toBeUndefined();
+    expect(await store.claim('m:1', 'new', 60_000)).toBeUndefined();
+    await expect(store.append('old', frame('a', 3))).rejects.toThrow(/unknown/);
+    // The listener from before the restart was resubscribed: a session opened again under its id reaches it.
+    await store.openSession('kept', 'alice', 60_000);
+    await store.append('kept', frame('b', 1));
+    await waitFor(() => seen.length === 1, 'the frame after the restart', 10_000);
+    expect(seen).toEqual([[1, frame('b', 1)]]);
+    const other = make();
+    await other.openSession('new', 'bob', 60_000);
+    expect(await other.append('new', frame('c', 1))).toBe(1);
+  });
+});
