@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { DEFAULT_LIMITS, type GatewayStore, type StoreLimits } from './store.ts';
+import { DEFAULT_LIMITS, type GatewayStore, SessionGoneError, type StoreLimits } from './store.ts';
 
 /*
  * The gateway store in Redis, shared by every gateway replica (DESIGN §4.3, §7). Keys, under `prefix`:
@@ -150,7 +150,7 @@ export class RedisGatewayStore implements GatewayStore {
   async append(sessionId: string, body: string): Promise<number> {
     const { maxFrames, sessionTtlMs } = this.#limits;
     const seq = await this.#redis.gwAppend(this.#session(sessionId), this.#log(sessionId), body, maxFrames, sessionTtlMs, this.#channel(sessionId));
-    if (seq === 0) throw new Error(`session ${sessionId} is unknown or expired`);
+    if (seq === 0) throw new SessionGoneError(sessionId);
     return seq;
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GatewayStore, StoreLimits } from '../../gateway/store.ts';
+import { type GatewayStore, SessionGoneError, type StoreLimits } from '../../gateway/store.ts';
 import { waitFor } from '../pod.ts';
 
 export type MakeStore = (limits?: Partial<StoreLimits>) => GatewayStore | Promise<GatewayStore>;
@@ -73,7 +73,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
     it('rejects an append to an unknown session and replays nothing for it', async () => {
       const store = await make();
-      await expect(store.append('nope', frame(1))).rejects.toThrow(/unknown/);
+      await expect(store.append('nope', frame(1))).rejects.toBeInstanceOf(SessionGoneError);
       expect(await store.replay('nope', 0)).toBeUndefined();
     });
 
