@@ -141,8 +141,10 @@ export class WsEndpoint {
       write: (_seq: number, text: string) => ws.send(text),
       buffered: () => ws.bufferedAmount,
       close: (code: number, reason: string) => {
+        this.#o.log('closing socket', { code, reason, ip: client.ip });
         ws.close(code, reason);
-        setTimeout(() => ws.terminate(), 2000).unref();
+        // The close frame waits behind whatever the client has not read; a client that never reads is cut.
+        setTimeout(() => ws.terminate(), 5000).unref();
       },
     };
     return (client.conn = this.#o.sessions.connect(transport, client.principal!.id, client.ip));

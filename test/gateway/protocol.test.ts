@@ -155,3 +155,58 @@ describe('POST /v1/chat', () => {
     expect((await unknown.json()).type).toBe('urn:knbot:problem:unknown_bot');
   });
 });
+
+describe('GET /v1/stream', () => {
+  /** Reads server-sent events from a streaming response as they come. */
+  async function* sse(res: Response): AsyncGenerator<{ id?: string; event: string; data: Record<string, unknown> }> {
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+        if (fields.event) yield { id: fields.id, event: fields.event, data: JSON.parse(fields.data!) };
+      }
+    }
+  }
+
+  it('carries the session frames as events, and resumes from Last-Event-ID', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${sys.url}/v1/stream`, { signal: ac.signal });
+    const events = sse(res);
+    const first = (await events.next()).value!;
+    expect(first.event).toBe('session');
+    const sessionId = String(first.data.sessionId);
+    const post = await fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId, id: 'sse-1', bot: 'echo', conversation: 's1', text: 'over sse' }) });
+    expect(post.status).toBe(202);
+    const seen: string[] = [];
+    let lastId = '';
+    for await (const e of events) {
+      seen.push(e.event);
+      lastId = e.id ?? lastId;
+      if (e.event === 'reply') {
+        expect(e.data).toMatchObject({ id: 'sse-1', text: 'over sse' });
+        break;
+      }
+    }
+    expect(seen).toEqual(['ack', 'typing', 'reply']);
+    expect(lastId).toBe(`${sessionId}:3`);
+    ac.abort();
+    // Away: a message sent meanwhile is answered into the session, and the stream picks it up.
+    await fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId, id: 'sse-2', bot: 'echo', conversation: 's1', text: 'while away' }) });
+    await new Promise((r) => setTimeout(r, 300));
+    const back = new AbortController();
+    const again = sse(await fetch(`${sys.url}/v1/stream`, { headers: { 'last-event-id': lastId }, signal: back.signal }));
+    const replayed: string[] = [];
+    for await (const e of again) {
+      replayed.push(`${e.event}:${e.id ?? ''}`);
+      if (e.event === 'session') break;
+    }
+    expect(replayed).toEqual([`ack:${sessionId}:4`, `typing:${sessionId}:5`, `reply:${sessionId}:6`, `session:${sessionId}:7`]);
+    back.abort();
+  });
+});
