@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { type RequestOptions, request } from 'node:https';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -357,6 +357,34 @@ export async function startApiServer(): Promise<TestApiServer> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * The API server's request counter (`apiserver_request_total` on /metrics), summed over the series
+ * whose labels all match `labels` (a string matches exactly, a RegExp as such), e.g.
+ * `{resource: 'bots', subresource: 'status', code: '409'}`: what clients asked, as the server saw it.
+ */
+export async function requestCount(server: TestApiServer, labels: Record<string, string | RegExp>): Promise<number> {
+  const options: RequestOptions = { timeout: 10_000 };
+  await server.kubeConfig.applyToHTTPSOptions(options);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = request(`${server.url}/metrics`, options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+  let sum = 0;
+  for (const m of text.matchAll(/^apiserver_request_total\{([^}]*)\} (\d+)$/gm)) {
+    const series = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    const matches = Object.entries(labels).every(([k, want]) => (typeof want === 'string' ? series[k] === want : want.test(series[k] ?? '')));
+    if (matches) sum += Number(m[2]);
+  }
+  return sum;
 }
 
 /** Knative Serving's CRDs in `shared` (the ../shared folder), as knbot's Services need them. */

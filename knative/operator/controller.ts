@@ -121,6 +121,8 @@ export class Controller {
     await Promise.all(Object.values(this.#informers).map((i) => i.start()));
     const workers = this.#options.workers ?? 4;
     const onError = (kind: 'Bot' | 'EventBinding') => (key: string, err: unknown) => {
+      // A 409 means the cache was behind the server: expected, and retried once it has caught up.
+      if (isConflict(err)) return this.#log('conflict, retrying', { key });
       this.#log('reconcile failed', { key, error: (err as Error).message });
       const { namespace, name } = split(key);
       this.#events.record({ apiVersion: 'knbot.dev/v1alpha1', kind, name, namespace }, 'Warning', 'ReconcileFailed', (err as Error).message);
@@ -145,9 +147,12 @@ export class Controller {
     await Promise.all(this.#running);
   }
 
-  /** An informer stopped on an error: start it again after a pause (client-node does not). */
+  /**
+   * An informer stopped on an error: start it again after a pause (client-node does not). One stopped
+   * on purpose (its watch aborted, AbortError) stays stopped.
+   */
   #restart(name: string, err: unknown): void {
-    if (this.#stopped) return;
+    if (this.#stopped || (err as Error)?.name === 'AbortError') return;
     this.#log('informer error, restarting', { informer: name, error: (err as Error)?.message });
     setTimeout(() => void this.#informers[name as keyof Controller['informers']].start().catch((e: unknown) => this.#restart(name, e)), 1000).unref();
   }
@@ -244,15 +249,24 @@ export class Controller {
     await this.#writeStatus('eventbindings', 'EventBinding', namespace, name, status);
   }
 
+  /**
+   * Writes status computed from the cached object, on condition that the object is still the one
+   * cached (its resourceVersion): a status made from a stale copy never lands on a newer spec, nor on
+   * an object deleted and made again under the same name. A 409 retries the reconcile (see start).
+   */
   async #writeStatus(plural: string, kind: string, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
     const informer = plural === 'bots' ? this.#informers.bot : this.#informers.binding;
-    if (isDeepStrictEqual(informer.get(name, namespace)?.status, status)) return;
+    const cached = informer.get(name, namespace);
+    if (isDeepStrictEqual(cached?.status, status)) return;
+    const metadata = { name, namespace, resourceVersion: cached?.metadata?.resourceVersion };
     await this.#api.patchNamespacedCustomObjectStatus(
-      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace }, status }, fieldManager: OPERATOR_MANAGER, force: true },
+      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata, status }, fieldManager: OPERATOR_MANAGER, force: true },
       apply,
     );
   }
 }
+
+const isConflict = (err: unknown) => (err as { code?: number })?.code === 409;
 
 /**
  * True when `actual` already holds every field of `desired` (labels, annotations, owner references,

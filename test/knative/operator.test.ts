@@ -8,7 +8,7 @@ import { load, loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../knative/operator/controller.ts';
 import { decide } from '../../knative/operator/leader-election.ts';
-import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, operatorCrdFiles, startApiServer } from '../apiserver.ts';
+import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, operatorCrdFiles, requestCount, startApiServer } from '../apiserver.ts';
 import { waitFor } from '../pod.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
@@ -38,6 +38,18 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
 
   const create = (plural: string, body: Record<string, any>) => api.createNamespacedCustomObject({ ...KNBOT, plural, namespace: ns, body: { ...body, metadata: { ...body.metadata, namespace: ns } } });
   const get = (g: { group: string; version: string; plural: string }, name: string) => api.getNamespacedCustomObject({ ...g, namespace: ns, name }).then((o) => o as Record<string, any>, () => undefined);
+  const readyOf = (o: Record<string, any> | undefined) => o?.status?.conditions?.find((c: any) => c.type === 'Ready');
+  /** Knative's controller, played here: the Service's status says Ready for its current generation. */
+  const knativeReady = async (name: string) => {
+    const service = (await get(SERVICES, name))!;
+    service.status = {
+      observedGeneration: service.metadata.generation,
+      url: `http://${name}.${ns}.example.com`,
+      latestReadyRevisionName: `${name}-00001`,
+      conditions: ['Ready', 'ConfigurationsReady', 'RoutesReady'].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })),
+    };
+    await api.replaceNamespacedCustomObjectStatus({ ...SERVICES, namespace: ns, name, body: service });
+  };
 
   it('makes a Bot\'s Knative Service, owned by the Bot, and reports Ready once Knative does', async () => {
     const faq = load(readFileSync(join(ROOT, 'knative/examples/faq-bot.yaml'), 'utf8')) as Record<string, any>;
@@ -48,19 +60,40 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
     expect(service.spec.template.spec.containerConcurrency).toBe(10);
     await waitFor(async () => (await get({ ...KNBOT, plural: 'bots' }, 'faq'))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'Unknown', 'Ready Unknown while deploying');
 
-    // Knative's controller reports the Service ready.
-    service.status = {
-      observedGeneration: service.metadata.generation,
-      url: 'http://faq.op-test.example.com',
-      latestReadyRevisionName: 'faq-00001',
-      conditions: ['Ready', 'ConfigurationsReady', 'RoutesReady'].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })),
-    };
-    await api.replaceNamespacedCustomObjectStatus({ ...SERVICES, namespace: ns, name: 'faq', body: service });
+    await knativeReady('faq');
     const ready = await waitFor(async () => {
       const b = await get({ ...KNBOT, plural: 'bots' }, 'faq');
       return b?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' && b;
     }, 'the Bot to turn Ready');
     expect(ready.status).toMatchObject({ observedGeneration: ready.metadata.generation, url: 'http://faq.op-test.example.com', latestReadyRevision: 'faq-00001' });
+  });
+
+  it('retries a status write the API server refuses with 409 Conflict, and converges', async () => {
+    await create('bots', { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', metadata: { name: 'racy' }, spec: { image: 'registry.local/racy:1' } });
+    await waitFor(async () => readyOf(await get({ ...KNBOT, plural: 'bots' }, 'racy'))?.reason === 'Deploying', 'the Bot to report Deploying');
+    const conflicts = () => requestCount(server, { resource: 'bots', subresource: 'status', code: '409' });
+    const before = await conflicts();
+
+    // The operator's copy of the Bot falls behind the server, as when its watch lags: its Bot
+    // informer is stopped (the cache stays), then someone else changes the Bot's labels (a new
+    // resourceVersion, the same generation).
+    await controller.informers.bot.stop();
+    await api.patchNamespacedCustomObject({ ...KNBOT, plural: 'bots', namespace: ns, name: 'racy', body: { metadata: { labels: { team: 'support' } } } }, merge);
+    // Knative turns the Service Ready: the operator reconciles the Bot from its stale copy, and the
+    // status write, conditioned on that copy's resourceVersion, is refused; it retries, refused again.
+    await knativeReady('racy');
+    await waitFor(async () => (await conflicts()) >= before + 2, 'the status write to be refused with 409, twice');
+    expect(readyOf(await get({ ...KNBOT, plural: 'bots' }, 'racy'))?.status, 'nothing written from the stale copy').toBe('Unknown');
+
+    // The watch catches up; the next retry writes the status, on the Bot as it is now.
+    await controller.informers.bot.start();
+    const converged = await waitFor(async () => {
+      const b = await get({ ...KNBOT, plural: 'bots' }, 'racy');
+      return readyOf(b)?.status === 'True' && b;
+    }, 'the Bot to turn Ready after the conflicts');
+    expect(converged.status.observedGeneration).toBe(converged.metadata.generation);
+    expect(converged.status.conditions.every((c: any) => c.status === 'True' && c.observedGeneration === converged.metadata.generation)).toBe(true);
+    expect(converged.metadata.labels).toEqual({ team: 'support' });
   });
 
   it('recovers when the API server restarts under it', async () => {
