@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { REPLY_CHUNK, REPLY_SEND, TYPING_START } from '../chat.ts';
 import type { SubscriptionsApiFilter } from '../filters/types.ts';
 import { selects } from './selector.ts';
 import type { BotRoute, Destination, EventBindingResource, EventResource, EventSpec, Trigger } from './types.ts';
@@ -27,6 +28,12 @@ export interface CompiledRouting {
   bindings: BindingOutcome[];
 }
 
+/**
+ * A bot's own output carries its `chatbot` too (replies keep the message's extensions): a Trigger that
+ * selects on `chatbot` alone would deliver every reply and chunk back to the bot that wrote it.
+ */
+const NOT_BOT_OUTPUT: SubscriptionsApiFilter = { not: { any: [REPLY_SEND, REPLY_CHUNK, TYPING_START].map((type) => ({ exact: { type } })) } };
+
 /** The filter of one Event: each given part must hold; a part with several values is any of them. */
 export function eventFilter(spec: EventSpec): SubscriptionsApiFilter {
   const parts: SubscriptionsApiFilter[] = [];
@@ -51,7 +58,7 @@ function anyOf(filters: SubscriptionsApiFilter[]): SubscriptionsApiFilter {
  * Broker with `filters: [{exact: {chatbot}}, {any: [each bound Event's filter]}]` and the bot's Service
  * as subscriber; bound Events with a canned `reply` get a Trigger each to the reply router instead,
  * and are excluded from the bot's Trigger so the bot is not woken for them. A bot with no binding gets
- * the events whose `chatbot` is its name. Pure: the same model always gives the same Triggers.
+ * the events whose `chatbot` is its name, but for bot output (replies, chunks, typing). Pure: the same model always gives the same Triggers.
  */
 export function compileRouting(
   model: { bots: BotRoute[]; events: EventResource[]; bindings: EventBindingResource[] },
@@ -91,7 +98,7 @@ export function compileRouting(
   }
   for (const bot of [...model.bots].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
     if (bound.has(`${bot.namespace}/${bot.name}`)) continue;
-    triggers.push(trigger(triggerName(`${bot.name}-default`), bot.namespace, bot.broker, [{ exact: { chatbot: bot.name } }], serviceOf(bot), { 'knbot.dev/bot': bot.name }));
+    triggers.push(trigger(triggerName(`${bot.name}-default`), bot.namespace, bot.broker, [{ exact: { chatbot: bot.name } }, NOT_BOT_OUTPUT], serviceOf(bot), { 'knbot.dev/bot': bot.name }));
   }
   return { triggers, bindings: outcomes };
 }

@@ -79,7 +79,13 @@ describe('the Event / EventBinding model', () => {
     expect(main.metadata.annotations).toEqual({ 'knbot.dev/ordering': 'conversation' });
     const reply = triggers.find((t) => t.metadata.name === 'faq-chat-reply-hello')!;
     expect(reply.spec.subscriber).toEqual({ ref: { apiVersion: 'v1', kind: 'Service', name: 'knbot-gateway' }, uri: '/v1/replies/default/hello' });
-    expect(triggers.find((t) => t.metadata.name === 'lonely-default')!.spec.filters).toEqual([{ exact: { chatbot: 'lonely' } }]);
+    const lonely = triggers.find((t) => t.metadata.name === 'lonely-default')!.spec.filters;
+    expect(lonely[0]).toEqual({ exact: { chatbot: 'lonely' } });
+    const toLonely = compileFilters(lonely);
+    const message = { specversion: '1.0', id: '1', source: '/ws/default/lonely', type: 'dev.knbot.chat.message.received', chatbot: 'lonely' };
+    expect(toLonely(message)).toBe(true);
+    // Its own replies and chunks carry `chatbot: lonely` too, and must not come back to it.
+    for (const type of ['dev.knbot.chat.reply.send', 'dev.knbot.chat.reply.chunk', 'dev.knbot.chat.typing.start']) expect(toLonely({ ...message, type })).toBe(false);
   });
 
   it('routes a slack mention to the bot, and a keyword to the canned reply only', () => {
