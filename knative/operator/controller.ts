@@ -75,8 +75,8 @@ export class Controller {
     // Changes that come in bursts (Events applied together) are gathered: the binding is looked at
     // once, a moment later, instead of once per change.
     const GATHER_MS = 200;
-    const bindingsIn = (ns: string | undefined) => {
-      for (const b of this.#informers.binding.list(ns)) this.#bindings.addAfter(keyOf(b), GATHER_MS);
+    const bindingsOf = (bot: Obj) => {
+      for (const b of this.#informers.binding.list(bot.metadata?.namespace)) if (b.spec?.botRef?.name === bot.metadata?.name) this.#bindings.addAfter(keyOf(b), GATHER_MS);
     };
     const owner = (o: Obj, kind: string) => o.metadata?.ownerReferences?.find((r: { kind: string; controller?: boolean }) => r.kind === kind && r.controller);
     const on = (name: keyof Controller['informers'], handler: (o: Obj) => void) => {
@@ -91,7 +91,7 @@ export class Controller {
     };
     on('bot', (o) => {
       this.#bots.add(keyOf(o));
-      bindingsIn(o.metadata?.namespace);
+      bindingsOf(o);
     });
     // An Event matters to the bindings that select it now, and to those that bound it before.
     on('event', (o) => {
@@ -164,7 +164,9 @@ export class Controller {
   async #reconcileBot(key: string): Promise<void> {
     const { namespace, name } = split(key);
     const bot = this.#informers.bot.get(name, namespace) as unknown as (BotResource & { status?: { conditions?: Condition[] } }) | undefined;
-    if (!bot) return; // deleted: its Service goes with it (owner reference)
+    // Deleted, or being deleted: its Service goes with it (owner reference). Applying the Service again
+    // would fight the garbage collector, which deletes it first when the deletion is in the foreground.
+    if (!bot || bot.metadata.deletionTimestamp) return;
     const generation = bot.metadata.generation ?? 0;
     const now = new Date();
     let conditions = bot.status?.conditions ?? [];
@@ -215,14 +217,17 @@ export class Controller {
 
   async #reconcileBinding(key: string): Promise<void> {
     const { namespace, name } = split(key);
-    const binding = this.#informers.binding.get(name, namespace) as unknown as (EventBindingResource & { metadata: { uid?: string; generation?: number }; status?: { conditions?: Condition[] } }) | undefined;
-    if (!binding) return;
+    const binding = this.#informers.binding.get(name, namespace) as unknown as (EventBindingResource & { metadata: { uid?: string; generation?: number; deletionTimestamp?: string }; status?: { conditions?: Condition[] } }) | undefined;
+    if (!binding || binding.metadata.deletionTimestamp) return; // as for Bots: its Triggers go with it
     const generation = binding.metadata.generation ?? 0;
     const now = new Date();
-    const bot = this.#informers.bot.get(binding.spec.botRef.name, namespace) as unknown as BotResource | undefined;
+    const found = this.#informers.bot.get(binding.spec.botRef.name, namespace) as unknown as BotResource | undefined;
+    const bot = found?.metadata.deletionTimestamp ? undefined : found;
     const events = this.#informers.event.list(namespace) as unknown as EventResource[];
     const made = makeTriggers(binding, events, bot?.spec.broker ?? 'default');
-    const triggers = made.triggers.map(withHash);
+    // Without its Bot a Trigger would deliver to a Service that is not there: the binding makes none,
+    // and removes those it made (they are owned by the binding, so no garbage collector would).
+    const triggers = bot ? made.triggers.map(withHash) : [];
     const { outcome } = made;
     for (const t of triggers) {
       const cached = this.#informers.trigger.get(t.metadata.name, namespace);
@@ -245,7 +250,7 @@ export class Controller {
         : { type: 'TriggersReady', status: 'False', reason: 'BotNotFound', message: `no Bot ${binding.spec.botRef.name} in ${namespace}`, observedGeneration: generation },
       now,
     );
-    const status = { observedGeneration: generation, boundEvents: outcome.boundEvents, triggers: outcome.triggers, conditions: summarize(conditions, ['TriggersReady'], generation, now) };
+    const status = { observedGeneration: generation, boundEvents: outcome.boundEvents, triggers: triggers.map((t) => t.metadata.name), conditions: summarize(conditions, ['TriggersReady'], generation, now) };
     await this.#writeStatus('eventbindings', 'EventBinding', namespace, name, status);
   }
 

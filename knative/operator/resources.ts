@@ -9,7 +9,7 @@ import { type KnativeService, renderService } from '../render/service.ts';
 export interface BotResource {
   apiVersion: 'knbot.dev/v1alpha1';
   kind: 'Bot';
-  metadata: { name: string; namespace?: string; uid?: string; generation?: number; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; uid?: string; generation?: number; labels?: Record<string, string>; deletionTimestamp?: string };
   spec: {
     image?: string;
     function?: string;
