@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { DEFAULTS, type ServeConfig } from '../runtime/config.ts';
+import { DEFAULTS, MAX_DEBOUNCE_MS, type ServeConfig, TURN_POLICIES, type TurnPolicy } from '../runtime/config.ts';
 import { BotLoadError } from '../runtime/load.ts';
 import { parseLevel } from '../runtime/log.ts';
 import { ManifestError, readPodManifest } from '../runtime/manifest.ts';
@@ -21,7 +21,9 @@ environment:
   PORT, K_SINK, K_CE_OVERRIDES, K_SERVICE   as Knative sets them
   KNBOT_BOT_DIR                             the bot directory when none is given (container images)
   KNBOT_CONTAINER_CONCURRENCY, KNBOT_TIMEOUT_SECONDS, KNBOT_MAX_BODY_BYTES, KNBOT_BODY_TIMEOUT_MS,
-  KNBOT_DRAIN_TIMEOUT_MS, KNBOT_LOG_LEVEL (debug|info|warn|error), KNBOT_LOG_REDACT (off shows text and secrets)`;
+  KNBOT_DRAIN_TIMEOUT_MS, KNBOT_LOG_LEVEL (debug|info|warn|error), KNBOT_LOG_REDACT (off shows text and secrets)
+  KNBOT_TURN_POLICY (queue|debounce|interrupt|reject), KNBOT_DEBOUNCE_MS   override bot.sessions in bot.yaml
+  KNBOT_REDIS_URL                           keep conversation state in Redis (redis://host:6379/0), shared by pods`;
 
 /** Reads flags, environment and bot.yaml into one ServeConfig: the only place serve looks at either. */
 async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir: string; config: ServeConfig }> {
@@ -38,6 +40,8 @@ async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir
   const setting = (flag: string | undefined, name: string, min: number, max: number) =>
     intSetting(flag === undefined ? undefined : flags.get(flag), `--${flag}`, min, max, USAGE) ?? intSetting(env[name], name, min, max, USAGE);
   const timeoutSeconds = setting(undefined, 'KNBOT_TIMEOUT_SECONDS', 1, 3600) ?? manifest.timeoutSeconds ?? DEFAULTS.timeoutSeconds;
+  const turnPolicy = env.KNBOT_TURN_POLICY || manifest.sessions.turnPolicy || 'queue';
+  if (!TURN_POLICIES.includes(turnPolicy as TurnPolicy)) throw new UsageError(`KNBOT_TURN_POLICY must be one of ${TURN_POLICIES.join(', ')}, got ${turnPolicy}`, USAGE);
   let ceOverrides: Record<string, string>;
   try {
     ceOverrides = parseCeOverrides(env.K_CE_OVERRIDES);
@@ -60,6 +64,11 @@ async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir
       source: `/bots/${manifest.name}`,
       config: manifest.config,
       log: { level: parseLevel(env.KNBOT_LOG_LEVEL), redact: env.KNBOT_LOG_REDACT !== 'off' },
+      sessions: {
+        turnPolicy: turnPolicy as TurnPolicy,
+        debounceMs: setting(undefined, 'KNBOT_DEBOUNCE_MS', 1, MAX_DEBOUNCE_MS) ?? manifest.sessions.debounceMs ?? DEFAULTS.debounceMs,
+        redisUrl: env.KNBOT_REDIS_URL || undefined,
+      },
     },
   };
 }

@@ -32,8 +32,16 @@ export interface BotManifest {
     maxBodyBytes?: number;
     config: Record<string, unknown>;
     channels: Record<string, Record<string, SecretSource>>;
+    /** DESIGN §4.3; the pod reads the same fields (runtime/manifest.ts) and applies them. */
+    sessions?: { turnPolicy?: TurnPolicy; debounceMs?: number };
   };
 }
+
+/** What a chat message does when its conversation has a turn running (DESIGN §4.3). */
+export type TurnPolicy = 'queue' | 'debounce' | 'interrupt' | 'reject';
+const TURN_POLICIES: readonly TurnPolicy[] = ['queue', 'debounce', 'interrupt', 'reject'];
+/** The longest `bot.sessions.debounceMs`: a minute. */
+export const MAX_DEBOUNCE_MS = 60_000;
 
 /** Where a secret is, never the secret: an environment variable locally, a Secret key on a cluster. */
 export type SecretSource = { env: string } | { secretKeyRef: { name: string; key: string } };
@@ -216,6 +224,7 @@ export function parseManifest(text: string, file: string): BotManifest {
       ...opt('maxBodyBytes', r.int(b.maxBodyBytes, 'bot.maxBodyBytes', 1, 2 ** 30)),
       config: b.config === undefined ? {} : (r.object(b.config, 'bot.config', Object.keys((b.config as Obj) ?? {})) as Record<string, unknown>),
       channels: readChannels(r, b.channels),
+      ...opt('sessions', b.sessions === undefined || b.sessions === null ? undefined : readSessions(r, b.sessions)),
     },
   };
   checkRelations(r, manifest);
@@ -249,6 +258,16 @@ function readChannels(r: Reader, v: unknown): BotManifest['bot']['channels'] {
     }
   }
   return out;
+}
+
+function readSessions(r: Reader, v: unknown): NonNullable<BotManifest['bot']['sessions']> {
+  const s = r.object(v, 'bot.sessions', ['turnPolicy', 'debounceMs']);
+  const policy = s.turnPolicy ?? undefined;
+  if (policy !== undefined && !TURN_POLICIES.includes(policy as TurnPolicy)) r.fail('bot.sessions.turnPolicy', `must be one of ${TURN_POLICIES.join(', ')}`);
+  return {
+    ...opt('turnPolicy', TURN_POLICIES.includes(policy as TurnPolicy) ? (policy as TurnPolicy) : undefined),
+    ...opt('debounceMs', r.int(s.debounceMs, 'bot.sessions.debounceMs', 1, MAX_DEBOUNCE_MS)),
+  };
 }
 
 /** Rules between fields: Knative's (min ≤ max, activation within them) and knbot's (target ≤ containerConcurrency). */

@@ -22,6 +22,20 @@ export interface ServeConfig {
   source: string;
   config: Record<string, unknown>;
   log: LogOptions;
+  sessions: SessionSettings;
+}
+
+/** What a chat message does when its conversation has a turn running (DESIGN §4.3; runtime/turn-policy.ts). */
+export type TurnPolicy = 'queue' | 'debounce' | 'interrupt' | 'reject';
+export const TURN_POLICIES: readonly TurnPolicy[] = ['queue', 'debounce', 'interrupt', 'reject'];
+
+/** Conversation state and turns: bot.yaml `bot.sessions`, KNBOT_TURN_POLICY, KNBOT_DEBOUNCE_MS, KNBOT_REDIS_URL. */
+export interface SessionSettings {
+  turnPolicy: TurnPolicy;
+  /** How long a message waits for the next one under `debounce`. */
+  debounceMs: number;
+  /** Where conversation state lives when it is shared by pods; in the pod's memory when undefined. */
+  redisUrl: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -30,4 +44,8 @@ export const DEFAULTS = {
   timeoutSeconds: 300,
   maxBodyBytes: 1 << 20,
   bodyTimeoutMs: 15_000,
+  debounceMs: 800,
 } as const;
+
+/** bot.yaml's `bot.sessions.debounceMs` and KNBOT_DEBOUNCE_MS: from 1 ms to a minute. */
+export const MAX_DEBOUNCE_MS = 60_000;

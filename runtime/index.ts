@@ -5,3 +5,4 @@ export type { Logger } from './log.ts';
 export type { BotMetrics } from './metrics.ts';
 export { MemorySessionStore, type SessionStore } from './session-store.ts';
 export { startPod, type RunningPod } from './serve.ts';
+export { TurnInterrupted } from './turn-policy.ts';

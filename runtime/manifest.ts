@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CORE_SCHEMA, load } from 'js-yaml';
+import { MAX_DEBOUNCE_MS, TURN_POLICIES, type TurnPolicy } from './config.ts';
 
 /**
  * What the pod server reads from a bot's `bot.yaml` (func.yaml field names; knbot's own under `bot:`).
@@ -12,6 +13,8 @@ export interface PodManifest {
   containerConcurrency?: number;
   timeoutSeconds?: number;
   maxBodyBytes?: number;
+  /** `bot.sessions`, checked as knative/manifest.ts checks it. */
+  sessions: { turnPolicy?: TurnPolicy; debounceMs?: number };
   config: Record<string, unknown>;
 }
 
@@ -42,7 +45,7 @@ export async function readPodManifest(dir: string, fallbackName: string): Promis
     }
     return parsePodManifest(text, join(dir, file));
   }
-  return { name: fallbackName, envs: [], config: {} };
+  return { name: fallbackName, envs: [], sessions: {}, config: {} };
 }
 
 export function parsePodManifest(text: string, file: string): PodManifest {
@@ -69,12 +72,22 @@ export function parsePodManifest(text: string, file: string): PodManifest {
   });
   const bot = objectAt(m.bot, file, 'bot');
   const config = objectAt(bot.config, file, 'bot.config');
+  const sessions = objectAt(bot.sessions, file, 'bot.sessions');
+  const turnPolicy = sessions.turnPolicy ?? undefined;
+  if (turnPolicy !== undefined && !TURN_POLICIES.includes(turnPolicy as TurnPolicy)) {
+    throw new ManifestError(file, 'bot.sessions.turnPolicy', `must be one of ${TURN_POLICIES.join(', ')}`);
+  }
+  const debounceMs = intAt(sessions.debounceMs, file, 'bot.sessions.debounceMs', 1, MAX_DEBOUNCE_MS);
   return {
     name: m.name,
     envs,
     containerConcurrency: intAt(bot.containerConcurrency, file, 'bot.containerConcurrency', 0, 1000),
     timeoutSeconds: intAt(bot.timeoutSeconds, file, 'bot.timeoutSeconds', 1, 3600),
     maxBodyBytes: intAt(bot.maxBodyBytes, file, 'bot.maxBodyBytes', 1, 1 << 30),
+    sessions: {
+      ...(turnPolicy === undefined ? {} : { turnPolicy: turnPolicy as TurnPolicy }),
+      ...(debounceMs === undefined ? {} : { debounceMs }),
+    },
     config,
   };
 }

@@ -26,6 +26,7 @@ import type { SessionStore } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
 import { Tracing, failSpan } from './tracing.ts';
 import { Turns } from './turn.ts';
+import { TurnSkipped } from './turn-policy.ts';
 import { Work } from './work.ts';
 
 export interface PodDeps {
@@ -331,21 +332,33 @@ export class PodServer {
       const chunks = this.#chunkStream(event, msg);
       if (chunks) {
         // The reply waits for its chunks, so through an ordered broker a client sees them first.
-        const streamed = this.#turns.run(conversationKey(msg), work, span, event, (ctx) =>
-          andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r, isStreamed(r) ? (text) => chunks.push(text) : undefined)),
+        const streamed = this.#turns.message(msg, work, span, event, (m, ctx) =>
+          andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r, isStreamed(r) ? (text) => chunks.push(text) : undefined)),
         );
         return andThen(streamed, async (r) => {
           await chunks.flush();
-          return r && replyEvent(msg, r, this.#config.source);
+          return this.#messageReply(msg, r);
         });
       }
-      const reply = this.#turns.run(conversationKey(msg), work, span, event, (ctx) => andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r)));
-      return andThen(reply, (r) => r && replyEvent(msg, r, this.#config.source));
+      const reply = this.#turns.message(msg, work, span, event, (m, ctx) => andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r)));
+      return andThen(reply, (r) => this.#messageReply(msg, r));
     }
     if (!bot.onEvent) return undefined;
     const onEvent = bot.onEvent;
     const out = this.#turns.run(event.subject ?? event.source, work, span, event, (ctx) => onEvent.call(bot, event, ctx) as MaybePromise<unknown>);
     return andThen(out, (o) => this.#eventReply(o, event));
+  }
+
+  /**
+   * The reply event to a chat message. One that `reject` turned away is answered 200 with a reply
+   * carrying `error: 'turn_in_progress'`, not 409: Knative's delivery retries 409 (as 404, 408, 429 and
+   * 5xx; so does eventing/broker/delivery.ts), which would make `reject` a slow `queue`. Through the
+   * gateway's egress the client sees an error for its message. A message merged by `debounce` or
+   * interrupted gets no reply (202): the turn that took its place answers.
+   */
+  #messageReply(msg: ChatMessage, r: Reply | undefined | TurnSkipped): CloudEvent | undefined {
+    if (r instanceof TurnSkipped) return r.reason === 'turn_in_progress' ? replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source) : undefined;
+    return r && replyEvent(msg, r, this.#config.source);
   }
 
   /** A chunk stream for a message whose client shows replies as written, when there is a sink to send to. */
@@ -405,16 +418,20 @@ export class PodServer {
     const span = this.#span('chat', req.headers.traceparent);
     const key = conversationKey(msg);
     try {
+      // Decided before an SSE response starts; nothing runs between this and the turn taking its place.
+      if (this.#turns.rejects(key)) {
+        throw new HttpProblem(409, 'turn_in_progress', 'Turn in progress', 'the bot is still answering an earlier message of this conversation');
+      }
       if (!stream) {
-        const reply = await this.#turns.run(key, res, span, undefined, (ctx) => andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r)));
+        const reply = await this.#turns.message(msg, res, span, undefined, (m, ctx) => andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r)));
         const out = JSON.stringify(chatAnswer(key, msg, reply));
         return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
       res.flushHeaders();
       try {
-        const reply = await this.#turns.run(key, res, span, undefined, (ctx) =>
-          andThen(onMessage.call(bot, msg, ctx), (r) => collectReply(r, (text) => sse(res, 'chunk', { text }))),
+        const reply = await this.#turns.message(msg, res, span, undefined, (m, ctx) =>
+          andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r, (text) => sse(res, 'chunk', { text }))),
         );
         await sse(res, 'reply', chatAnswer(key, msg, reply));
       } catch (err) {
@@ -444,7 +461,9 @@ function answerOne(res: ServerResponse, reply: CloudEvent | undefined): void {
   res.writeHead(200, msg.headers).end(msg.body, msg.encoding);
 }
 
-function chatAnswer(key: string, msg: ChatMessage, reply: Reply | undefined): Record<string, unknown> {
+/** A message that got no turn of its own says why, and which message took its place. */
+function chatAnswer(key: string, msg: ChatMessage, reply: Reply | TurnSkipped | undefined): Record<string, unknown> {
+  if (reply instanceof TurnSkipped) return { conversation: key, text: '', inReplyTo: msg.id, skipped: reply.reason, ...(reply.by === undefined ? {} : { supersededBy: reply.by }) };
   return { ...reply, conversation: key, text: reply?.text ?? '', inReplyTo: msg.id };
 }
 

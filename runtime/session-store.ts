@@ -51,6 +51,11 @@ export class KeyedQueue {
     return isPromiseLike(result) ? this.#track(key, result as Promise<T>) : result;
   }
 
+  /** Whether `key` has a turn running or queued. */
+  busy(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   /** How many keys have a turn running or queued. */
   get size(): number {
     return this.#tails.size;

@@ -1,6 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { CloudEvent } from '../eventing/codec.ts';
-import type { EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
+import type { ChatMessage, EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
+import { conversationKey } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
@@ -8,6 +9,7 @@ import type { PodMetrics } from './metrics.ts';
 import { KeyedQueue, type SessionStore } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
 import { type Tracing, formatTraceparent } from './tracing.ts';
+import { Debouncer, IN_PROGRESS, Interrupts, type TurnSkipped, interruptedSkip } from './turn-policy.ts';
 import type { Work } from './work.ts';
 
 /** What every turn of the pod shares. */
@@ -32,14 +34,16 @@ class Turn implements TurnContext {
   #span: Span;
   #state: Record<string, unknown>;
   #session: Session | undefined;
+  #interrupt: AbortSignal | undefined;
 
-  constructor(deps: TurnDeps, key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined) {
+  constructor(deps: TurnDeps, key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, interrupt: AbortSignal | undefined) {
     this.#deps = deps;
     this.key = key;
     this.#state = state;
     this.#work = work;
     this.#span = span;
     this.event = event;
+    this.#interrupt = interrupt;
   }
 
   get bot() { return this.#deps.config.name; }
@@ -49,7 +53,7 @@ class Turn implements TurnContext {
   get tracer() { return this.#deps.tracing.tracer; }
 
   get signal(): AbortSignal {
-    return AbortSignal.any([this.#work.signal, this.#deps.stop]);
+    return AbortSignal.any(this.#interrupt ? [this.#work.signal, this.#deps.stop, this.#interrupt] : [this.#work.signal, this.#deps.stop]);
   }
 
   get session(): Session {
@@ -83,9 +87,32 @@ class Turn implements TurnContext {
 export class Turns {
   readonly #deps: TurnDeps;
   readonly #queue = new KeyedQueue();
+  readonly #debouncer: Debouncer | undefined;
+  readonly #interrupts: Interrupts | undefined;
 
   constructor(deps: TurnDeps) {
     this.#deps = deps;
+    const { turnPolicy, debounceMs } = deps.config.sessions;
+    if (turnPolicy === 'debounce') this.#debouncer = new Debouncer(debounceMs);
+    if (turnPolicy === 'interrupt') this.#interrupts = new Interrupts();
+  }
+
+  /** Whether a message for `key` would be turned away now (`reject` and a turn running). */
+  rejects(key: string): boolean {
+    return this.#deps.config.sessions.turnPolicy === 'reject' && this.#queue.busy(key);
+  }
+
+  /**
+   * A chat message's turn under the pod's turn policy (runtime/turn-policy.ts). `fn` gets the message
+   * the turn is for: under `debounce`, the burst merged into one. A TurnSkipped when the message gets
+   * no turn of its own.
+   */
+  message<T>(msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
+    const key = conversationKey(msg);
+    if (this.#debouncer) return this.#debouncer.add(key, msg, (merged) => this.run(key, work, span, event, (ctx) => fn(merged, ctx)));
+    if (this.#interrupts) return this.#interruptible(key, msg, work, span, event, fn);
+    if (this.rejects(key)) return IN_PROGRESS;
+    return this.run(key, work, span, event, (ctx) => fn(msg, ctx));
   }
 
   initContext(): InitContext {
@@ -103,11 +130,39 @@ export class Turns {
   }
 
   run<T>(key: string, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
-    return this.#queue.run(key, () => andThen(this.#deps.sessions.load(key), (state) => this.#exec(key, state, work, span, event, fn)));
+    return this.#queue.run(key, () => andThen(this.#deps.sessions.load(key), (state) => this.#exec(key, state, work, span, event, fn, undefined)));
   }
 
-  #exec<T>(key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
-    const turn = new Turn(this.#deps, key, state, work, span, event);
+  /**
+   * `interrupt`: the conversation's unsettled turns are aborted, this one queues behind them. A turn
+   * interrupted before it started does not run; one the bot gave up on without an answer is skipped too.
+   */
+  #interruptible<T>(key: string, msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
+    const interrupts = this.#interrupts!;
+    const controller = interrupts.enter(key, msg);
+    const signal = controller.signal;
+    const turn = () =>
+      signal.aborted
+        ? interruptedSkip(signal)
+        : andThen(this.#deps.sessions.load(key), (state) =>
+            andThen(this.#exec(key, state, work, span, event, (ctx) => fn(msg, ctx), signal), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
+          );
+    let out: MaybePromise<T | TurnSkipped>;
+    try {
+      out = this.#queue.run(key, turn);
+    } catch (err) {
+      interrupts.leave(key, controller);
+      throw err;
+    }
+    if (!isPromiseLike(out)) {
+      interrupts.leave(key, controller);
+      return out;
+    }
+    return (out as Promise<T | TurnSkipped>).finally(() => interrupts.leave(key, controller));
+  }
+
+  #exec<T>(key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, interrupt: AbortSignal | undefined): MaybePromise<T> {
+    const turn = new Turn(this.#deps, key, state, work, span, event, interrupt);
     const out = this.#deps.tracing.within(span, fn, turn);
     return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value)) : this.#save(turn, out as T);
   }
