@@ -96,6 +96,28 @@ describe.skipIf(!bin)('RedisGatewayStore', () => {
     expect(errors.map((e) => e.message)).toContain('listener broke');
   });
 
+  it('listens on one connection, subscribing a session\'s channel while it has listeners', async () => {
+    const prefix = nextPrefix();
+    const store = make(prefix);
+    await store.openSession('s1', 'alice', 60_000);
+    await store.openSession('s2', 'alice', 60_000);
+    const subscribers = async (session: string) => ((await raw.pubsub('NUMSUB', `${prefix}frames:${session}`)) as [string, number])[1];
+    const seen: number[] = [];
+    const stops = [store.subscribe('s1', (seq) => seen.push(seq)), store.subscribe('s1', () => {}), store.subscribe('s2', () => {})];
+    await store.append('s1', frame('a', 1));
+    await waitFor(() => seen.length === 1, 'a frame');
+    expect([await subscribers('s1'), await subscribers('s2')]).toEqual([1, 1]);
+    // Both channels on the store's one subscriber connection (stores of earlier tests are closed).
+    const clients = ((await raw.client('LIST')) as string).split('\n').filter((l) => l.includes('name=knbot-gateway-sub') && !/ sub=0 /.test(l));
+    expect(clients.map((l) => / sub=(\d+) /.exec(l)?.[1])).toEqual(['2']);
+    stops[0]!();
+    stops[2]!();
+    await waitFor(async () => (await subscribers('s2')) === 0, 's2 unsubscribed');
+    expect(await subscribers('s1')).toBe(1);
+    stops[1]!();
+    await waitFor(async () => (await subscribers('s1')) === 0, 's1 unsubscribed');
+  });
+
   it('keeps its keys under the prefix, knbot:gw: by default', async () => {
     const store = new RedisGatewayStore({ redis: server.url });
     try {
