@@ -6,6 +6,8 @@ const HELP = `usage: knbot <command> [options]
 commands:
   serve <bot-dir>   run one bot as a Knative pod would: POST / (CloudEvents), POST /v1/chat,
                     /health/readiness, /health/liveness, /metrics on one port
+  dev [dir]         the whole system locally: chat page, gateway, broker, every bot scaled on demand
+  gateway           run the gateway: WebSocket/SSE chat clients, POST /v1/chat, chat webhooks
   broker            run the local broker: durable ingress, Knative delivery semantics
   render <bot-dir>  print the bot's Knative Service (YAML), checked against Knative's rules
   deploy <bot-dir>  apply it to the cluster and wait until it is Ready
@@ -25,6 +27,8 @@ export async function main(argv: string[]): Promise<void> {
       // Each command loads only its own code: `serve` starts a pod, and its start-up time counts.
       case 'serve':
         return await (await import('./serve.ts')).serveCommand(rest);
+      case 'dev':
+        return await (await import('./dev.ts')).devCommand(rest);
       case 'broker':
         return await (await import('./broker.ts')).brokerCommand(rest);
       case 'render':

@@ -148,11 +148,11 @@ describe('POST /v1/chat', () => {
     const post = (body: string) => fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const malformed = await post('{oops');
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).type).toBe('urn:knbot:problem:malformed_json');
+    expect(((await malformed.json()) as { type: string }).type).toBe('urn:knbot:problem:malformed_json');
     expect((await post(JSON.stringify({ bot: 'echo', text: 'no conversation' }))).status).toBe(400);
     const unknown = await post(JSON.stringify({ bot: 'nobody', conversation: 'c', text: 'hi' }));
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).type).toBe('urn:knbot:problem:unknown_bot');
+    expect(((await unknown.json()) as { type: string }).type).toBe('urn:knbot:problem:unknown_bot');
   });
 });
 

@@ -1,0 +1,139 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const http = process.getBuiltinModule('node:http');
+
+export type InstanceState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+export interface InstanceOptions {
+  bot: string;
+  dir: string;
+  revision: string;
+  /** The project root: where node_modules/.bin/node and cli/knbot.js are. */
+  root: string;
+  env: Record<string, string>;
+  /** How often readiness is asked while starting (Knative's queue-proxy polls every 50 ms). */
+  probeMs?: number;
+}
+
+/**
+ * One bot instance: `knbot serve <dir>` as a child process on its own loopback port, what a pod is on
+ * a cluster. Ready when its readiness endpoint says so (polled like queue-proxy does); stopped with
+ * SIGTERM, so it drains as on Knative.
+ */
+export class Instance {
+  readonly bot: string;
+  readonly revision: string;
+  readonly startedAt = performance.now();
+  state: InstanceState = 'starting';
+  port = 0;
+  inFlight = 0;
+  /** When it last had nothing in flight (for scale-down). */
+  idleSince = performance.now();
+  /** ms from spawn to ready. */
+  coldStartMs: number | undefined;
+  readonly #o: InstanceOptions;
+  #child: ChildProcess | undefined;
+  #output = '';
+  #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+
+  constructor(options: InstanceOptions) {
+    this.#o = options;
+    this.bot = options.bot;
+    this.revision = options.revision;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** The last lines it wrote, for a start-up failure's explanation. */
+  get output(): string {
+    return this.#output;
+  }
+
+  get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.#exit ?? Promise.resolve({ code: null, signal: null });
+  }
+
+  /** Spawns the process and resolves once it is ready; rejects when it exits first. */
+  async start(signal: AbortSignal): Promise<void> {
+    this.port = await freePort();
+    const child = spawn(join(this.#o.root, 'node_modules', '.bin', 'node'), [join(this.#o.root, 'cli', 'knbot.js'), 'serve', this.#o.dir, '--host', '127.0.0.1'], {
+      cwd: this.#o.dir,
+      env: { ...process.env, ...this.#o.env, PORT: String(this.port), K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    // The pod logs `ready` the moment its init finished: probe then rather than at the next tick.
+    let wake: (() => void) | undefined;
+    const keep = (d: Buffer) => {
+      const text = d.toString('utf8');
+      this.#output = (this.#output + text).slice(-4000);
+      if (text.includes('"msg":"ready"')) wake?.();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.#exit = new Promise((resolve) => child.once('exit', (code, sig) => {
+      this.state = 'stopped';
+      resolve({ code, signal: sig });
+    }));
+    const probeMs = this.#o.probeMs ?? 50;
+    for (;;) {
+      if (this.state === 'stopped') throw new Error(`exited while starting: ${lastLines(this.#output)}`);
+      if (signal.aborted) {
+        this.kill();
+        throw new Error('start abandoned');
+      }
+      if (await probe(this.port)) break;
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, probeMs);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      wake = undefined;
+    }
+    this.coldStartMs = performance.now() - this.startedAt;
+    this.state = 'ready';
+    this.idleSince = performance.now();
+  }
+
+  /** SIGTERM: the instance finishes what it has in flight (DESIGN §4.1) and exits. */
+  async drain(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'draining';
+    this.#child?.kill('SIGTERM');
+    await this.exited;
+  }
+
+  kill(): void {
+    if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+  }
+}
+
+function probe(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health/readiness', timeout: 100, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-5).join('\n') || '(no output)';
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().on('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
