@@ -95,7 +95,8 @@ export function retryAfter(header: string | null, body: unknown, nowMs: number):
   if (header !== null) {
     const h = header.trim();
     if (/^\d+(\.\d+)?$/.test(h)) take(Number(h) * 1000);
-    else {
+    else if (/^[A-Za-z]{3}/.test(h)) {
+      // Every HTTP-date form starts with a day name; Date.parse alone would take "-5" for a year.
       const at = Date.parse(h);
       if (!Number.isNaN(at)) take(Math.max(0, at - nowMs));
     }

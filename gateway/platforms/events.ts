@@ -90,7 +90,8 @@ export function ingressEvent(p: EventParts): IngressEvent {
   const out: IngressEvent = { raw, dedupeKey: `${p.source} ${p.id}` };
   if (p.normalized) {
     const normalized = { ...common, id: p.id, type: p.normalized.type } as CloudEvent;
-    if (p.replyHandle) normalized.chatreplyby = new Date(p.replyHandle.expiresAt).toISOString();
+    // A Telegram reply_to is quoting context, not a capability: a Telegram bot can always send.
+    if (p.replyHandle && p.replyHandle.kind !== 'telegram.reply_to') normalized.chatreplyby = new Date(p.replyHandle.expiresAt).toISOString();
     normalized.data = p.normalized.data;
     out.normalized = normalized;
   }

@@ -268,45 +268,54 @@ function responseUrlVerdict(status: number, body: unknown): Verdict {
   return httpVerdict(status, body);
 }
 
+function usableResponseUrl(handle: ReplyHandle, pieces: number, ctx: EgressContext): boolean {
+  return handle.kind === 'slack.response_url' && handle.expiresAt > ctx.now() && handle.uses + pieces <= handle.maxUses && trustedResponseUrl(handle.value, ctx.apiBase);
+}
+
+/** Posts the pieces to the response_url in order; stops at the first failure. */
+async function viaResponseUrl(ctx: EgressContext, handle: ReplyHandle, pieces: string[], channel: string, ephemeral: boolean): Promise<{ result: ApiResult; used: number }> {
+  let used = 0;
+  for (const piece of pieces) {
+    const body = { text: piece, response_type: ephemeral ? 'ephemeral' : 'in_channel' };
+    const result = await callApi(ctx, { method: 'POST', url: handle.value, body, limits: slackLimits(handle.value, channel) }, responseUrlVerdict);
+    if (!result.ok) return { result, used };
+    used++;
+  }
+  return { result: { ok: true, status: 200, body: undefined }, used };
+}
+
+/**
+ * A reply to a command or an action goes to its response_url (no token needed, works where the bot
+ * is not a member) while that lasts; otherwise, and for what an expired URL could not take, through
+ * chat.postMessage into the conversation's thread.
+ */
 export async function deliverSlackReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome> {
   const text = replyText(reply);
   if (typeof text !== 'string') return text;
   const conversation = conversationOfEvent(reply);
   let pieces = splitText(text, MAX_TEXT);
-  // Whatever happens below, a handle that is not kept is forgotten (`null`).
-  let kept: ReplyHandle | null | undefined = handle === undefined ? undefined : null;
 
-  if (handle?.kind === 'slack.response_url' && handle.expiresAt > ctx.now() && handle.uses + pieces.length <= handle.maxUses && trustedResponseUrl(handle.value, ctx.apiBase)) {
+  if (handle && usableResponseUrl(handle, pieces.length, ctx)) {
     const ephemeral = (reply.data as { ephemeral?: unknown }).ephemeral === true;
-    let used = 0;
-    let r: ApiResult | undefined;
-    for (const piece of pieces) {
-      const body = { text: piece, response_type: ephemeral ? 'ephemeral' : 'in_channel' };
-      r = await callApi(ctx, { method: 'POST', url: handle.value, body, limits: slackLimits(handle.value, conversation.id) }, responseUrlVerdict);
-      if (!r.ok) break;
-      used++;
-    }
-    kept = handle.uses + used < handle.maxUses ? { ...handle, uses: handle.uses + used } : null;
-    if (r?.ok) return { ok: true, handle: kept };
-    // An expired or used-up response_url falls back to chat.postMessage for what is left; other failures are final.
-    const expired = r && (r.status === 404 || r.status === 410 || r.reason === 'expired_url' || r.reason === 'used_url');
-    if (!expired) return { ...failed(r as Extract<ApiResult, { ok: false }>), handle: kept };
-    kept = null;
+    const { result, used } = await viaResponseUrl(ctx, handle, pieces, conversation.id, ephemeral);
+    const left = handle.uses + used < handle.maxUses ? { ...handle, uses: handle.uses + used } : null;
+    if (result.ok) return { ok: true, handle: left };
+    const expired = result.status === 404 || result.status === 410 || result.reason === 'expired_url' || result.reason === 'used_url';
+    if (!expired) return { ...failed(result), handle: left };
     pieces = pieces.slice(used);
   }
 
+  // From here on a handle, if there was one, is spent or unusable: the gateway forgets it.
+  const forget = handle ? { handle: null } : {};
   const token = secrets.botToken;
-  if (!token) return missingSecret('slack', 'botToken');
+  if (!token) return { ...missingSecret('slack', 'botToken'), ...forget };
   let ts: string | undefined;
   for (const piece of pieces) {
     const r = await slackPost(ctx, token, conversation.id, piece, conversation.thread);
-    if (!r.ok) return kept === undefined ? failed(r) : { ...failed(r), handle: kept };
+    if (!r.ok) return { ...failed(r), ...forget };
     ts ??= str((r.body as Obj).ts);
   }
-  const out: DeliveryOutcome = { ok: true };
-  if (ts !== undefined) out.platformMessageId = ts;
-  if (kept !== undefined) out.handle = kept;
-  return out;
+  return ts === undefined ? { ok: true, ...forget } : { ok: true, platformMessageId: ts, ...forget };
 }
 
 export const slack: ChatAdapter = {

@@ -1,0 +1,66 @@
+// The platforms that can edit a message, as `EditTarget`s for `relayStream`.
+import type { Conversation } from '../../eventing/chat.ts';
+import { type ApiResult, errorText } from './egress.ts';
+import { discordWebhookCall } from './discord.ts';
+import { str } from './events.ts';
+import { slackPost, slackUpdate } from './slack.ts';
+import type { EditTarget } from './stream.ts';
+import { telegramCall, telegramEditVerdict } from './telegram.ts';
+import type { EgressContext, ReplyHandle } from './types.ts';
+
+/** A failed platform call inside a stream; carries the outcome fields, never the text or a token. */
+export class StreamSendError extends Error {
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+
+  constructor(r: Extract<ApiResult, { ok: false }>) {
+    super(r.reason);
+    this.name = 'StreamSendError';
+    this.status = r.status;
+    this.retryable = r.retryable;
+  }
+}
+
+function check(r: ApiResult): unknown {
+  if (!r.ok) throw new StreamSendError(r);
+  return r.body;
+}
+
+function idFrom(value: unknown): string {
+  const id = str(value);
+  if (id === undefined) throw new StreamSendError({ ok: false, reason: errorText(value) ?? 'the platform returned no message id', retryable: false });
+  return id;
+}
+
+/** Slack: chat.postMessage, then chat.update on the message's `ts`. */
+export function slackEditTarget(ctx: EgressContext, botToken: string, conversation: Conversation): EditTarget {
+  return {
+    post: async (text) => idFrom((check(await slackPost(ctx, botToken, conversation.id, text, conversation.thread)) as { ts?: unknown }).ts),
+    edit: async (ts, text) => void check(await slackUpdate(ctx, botToken, conversation.id, ts, text)),
+  };
+}
+
+/** Telegram: sendMessage, then editMessageText on its message_id. */
+export function telegramEditTarget(ctx: EgressContext, botToken: string, conversation: Conversation): EditTarget {
+  const thread = conversation.thread !== undefined && /^\d+$/.test(conversation.thread) ? { message_thread_id: Number(conversation.thread) } : {};
+  return {
+    post: async (text) => idFrom((check(await telegramCall(ctx, botToken, 'sendMessage', conversation.id, { text, ...thread })) as { result?: { message_id?: unknown } }).result?.message_id),
+    edit: async (id, text) => void check(await telegramCall(ctx, botToken, 'editMessageText', conversation.id, { message_id: Number(id), text }, telegramEditVerdict)),
+  };
+}
+
+/**
+ * Discord, through the interaction token: the first message replaces the deferred placeholder when
+ * there is one, later ones are follow-ups; edits go to the message's id.
+ */
+export function discordEditTarget(ctx: EgressContext, applicationId: string, handle: ReplyHandle): EditTarget {
+  let editOriginal = handle.editOriginal === true;
+  return {
+    post: async (text) => {
+      const body = check(await discordWebhookCall(ctx, applicationId, handle.value, text, editOriginal ? '@original' : undefined));
+      editOriginal = false;
+      return idFrom((body as { id?: unknown }).id);
+    },
+    edit: async (id, text) => void check(await discordWebhookCall(ctx, applicationId, handle.value, text, id)),
+  };
+}

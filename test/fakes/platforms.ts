@@ -1,0 +1,288 @@
+// Fake chat-platform APIs for tests: express apps on loopback that check credentials and bodies the way
+// the real APIs document them, answer in their shapes, record every request, and can be told to fail
+// (429 with the platform's own Retry-After form, or 500) a number of times before behaving again.
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import express, { type Request, type Response } from 'express';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: any;
+  at: number;
+}
+
+export interface Failure {
+  status: number;
+  /** How many requests in a row get it. */
+  times: number;
+  /** Seconds; how it is sent depends on the platform (header, HTTP date, or body field). */
+  retryAfter?: number;
+  /** Send Retry-After as an HTTP date instead of seconds (where the platform uses the header). */
+  asDate?: boolean;
+  /** Only requests to this path fail; others pass as usual. */
+  path?: string;
+}
+
+export interface FakePlatform {
+  readonly url: string;
+  readonly requests: Recorded[];
+  fail(failure: Failure): void;
+  close(): Promise<void>;
+}
+
+type Handler = (req: Request, res: Response, body: any) => void;
+type FailureShape = (res: Response, f: Failure) => void;
+
+async function startFake(route: Handler, failure: FailureShape): Promise<FakePlatform> {
+  const requests: Recorded[] = [];
+  const failures: Failure[] = [];
+  const app = express();
+  app.use(express.raw({ type: () => true, limit: '1mb' }));
+  app.use((req, res) => {
+    const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    let body: any;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    requests.push({ method: req.method, path: req.path, headers: req.headers, body, at: Date.now() });
+    const i = failures.findIndex((f) => f.path === undefined || f.path === req.path);
+    const f = failures[i];
+    if (f) {
+      if (--f.times <= 0) failures.splice(i, 1);
+      return failure(res, f);
+    }
+    route(req, res, body);
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    fail: (f) => void failures.push({ ...f }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+function retryAfterHeader(res: Response, f: Failure): void {
+  if (f.retryAfter === undefined) return;
+  res.set('retry-after', f.asDate ? new Date(Date.now() + f.retryAfter * 1000).toUTCString() : String(f.retryAfter));
+}
+
+const isJson = (req: Request) => /^application\/json\b/i.test(req.get('content-type') ?? '');
+
+// --- Slack Web API (https://api.slack.com/web): HTTP 200 with {ok:false, error} for errors, 429 + Retry-After.
+
+export interface FakeSlack extends FakePlatform {
+  /** A response_url Slack would put in a slash command or an action (usable 5 times). */
+  responseUrl(): string;
+}
+
+export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
+  const urls = new Map<string, number>();
+  let seq = 0;
+  const fake = await startFake(
+    (req, res, body) => {
+      if (req.path.startsWith('/commands/')) {
+        const uses = urls.get(req.path);
+        if (uses === undefined || uses >= 5) return void res.status(404).json({ ok: false, error: uses === undefined ? 'expired_url' : 'used_url' });
+        if (!isJson(req) || typeof body?.text !== 'string') return void res.status(400).json({ ok: false, error: 'invalid_payload' });
+        urls.set(req.path, uses + 1);
+        return void res.json({ ok: true });
+      }
+      const auth = req.get('authorization');
+      if (auth === undefined) return void res.json({ ok: false, error: 'not_authed' });
+      if (auth !== `Bearer ${botToken}`) return void res.json({ ok: false, error: 'invalid_auth' });
+      if (!isJson(req)) return void res.json({ ok: false, error: 'invalid_arguments' });
+      if (typeof body?.channel !== 'string' || body.channel === 'C_MISSING') return void res.json({ ok: false, error: 'channel_not_found' });
+      if (typeof body.text !== 'string' || body.text === '') return void res.json({ ok: false, error: 'no_text' });
+      if (req.path === '/chat.postMessage') {
+        const ts = `1700000000.${String(++seq).padStart(6, '0')}`;
+        return void res.json({ ok: true, channel: body.channel, ts, message: { type: 'message', text: body.text, ts } });
+      }
+      if (req.path === '/chat.update') {
+        if (typeof body.ts !== 'string') return void res.json({ ok: false, error: 'message_not_found' });
+        return void res.json({ ok: true, channel: body.channel, ts: body.ts, text: body.text });
+      }
+      res.status(404).json({ ok: false, error: 'unknown_method' });
+    },
+    (res, f) => {
+      retryAfterHeader(res, f);
+      res.status(f.status).json(f.status === 429 ? { ok: false, error: 'ratelimited' } : { ok: false, error: 'internal_error' });
+    },
+  );
+  return {
+    ...fake,
+    responseUrl() {
+      const path = `/commands/T1DC2JH3J/${Math.floor(Math.random() * 1e12)}/${randomUUID().replaceAll('-', '')}`;
+      urls.set(path, 0);
+      return fake.url + path;
+    },
+  };
+}
+
+// --- Telegram Bot API (https://core.telegram.org/bots/api#making-requests): {ok, result} or
+// {ok:false, error_code, description, parameters?: {retry_after}}; the token is in the path.
+
+export async function startFakeTelegram(botToken: string, knownChats: readonly string[]): Promise<FakePlatform> {
+  let seq = 100;
+  const error = (res: Response, code: number, description: string) => void res.status(code).json({ ok: false, error_code: code, description });
+  return startFake(
+    (req, res, body) => {
+      const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(req.path);
+      if (!m) return error(res, 404, 'Not Found');
+      if (m[1] !== botToken) return error(res, 401, 'Unauthorized');
+      if (!isJson(req)) return error(res, 400, 'Bad Request: unsupported content type');
+      if (body?.chat_id === undefined || !knownChats.includes(String(body.chat_id))) return error(res, 400, 'Bad Request: chat not found');
+      if (typeof body.text !== 'string' || body.text.trim() === '') return error(res, 400, 'Bad Request: message text is empty');
+      if (body.text.length > 4096) return error(res, 400, 'Bad Request: message is too long');
+      const chat = { id: body.chat_id, type: String(body.chat_id).startsWith('-') ? 'supergroup' : 'private' };
+      if (m[2] === 'sendMessage') return void res.json({ ok: true, result: { message_id: ++seq, date: 1700000000, chat, text: body.text } });
+      if (m[2] === 'editMessageText') {
+        if (typeof body.message_id !== 'number') return error(res, 400, 'Bad Request: message to edit not found');
+        return void res.json({ ok: true, result: { message_id: body.message_id, date: 1700000000, edit_date: 1700000001, chat, text: body.text } });
+      }
+      error(res, 404, 'Not Found: method not found');
+    },
+    (res, f) =>
+      void res.status(f.status).json(
+        f.status === 429
+          ? { ok: false, error_code: 429, description: `Too Many Requests: retry after ${f.retryAfter ?? 1}`, parameters: { retry_after: f.retryAfter ?? 1 } }
+          : { ok: false, error_code: f.status, description: 'Internal Server Error' },
+      ),
+  );
+}
+
+// --- Discord (https://discord.com/developers/docs/interactions/receiving-and-responding): follow-ups
+// authenticate by the interaction token in the path; channel messages by `Authorization: Bot <token>`.
+
+export interface FakeDiscord extends FakePlatform {
+  /** An interaction token Discord would accept for follow-ups. */
+  interactionToken(): string;
+}
+
+export async function startFakeDiscord(applicationId: string, botToken: string): Promise<FakeDiscord> {
+  const tokens = new Set<string>();
+  let seq = 1_300_000_000_000_000_000n;
+  const message = (body: any, channel = '1190000000000000000') => ({ id: String(++seq), type: 0, content: body.content, channel_id: channel });
+  const invalid = (body: any) => typeof body?.content !== 'string' || body.content === '' || body.content.length > 2000;
+  const fake = await startFake(
+    (req, res, body) => {
+      const hook = /^\/webhooks\/([^/]+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(req.path);
+      const channel = /^\/channels\/(\d+)\/messages$/.exec(req.path);
+      if (hook) {
+        if (hook[1] !== applicationId || !tokens.has(hook[2]!)) return void res.status(404).json({ message: 'Unknown Webhook', code: 10015 });
+        if ((req.method === 'PATCH') !== (hook[3] !== undefined)) return void res.status(405).json({ message: '405: Method Not Allowed', code: 0 });
+        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
+        return void res.json(hook[3] && hook[3] !== '@original' ? { ...message(body), id: hook[3] } : message(body));
+      }
+      if (channel && req.method === 'POST') {
+        if (req.get('authorization') !== `Bot ${botToken}`) return void res.status(401).json({ message: '401: Unauthorized', code: 0 });
+        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
+        return void res.json(message(body, channel[1]));
+      }
+      res.status(404).json({ message: '404: Not Found', code: 0 });
+    },
+    (res, f) => {
+      retryAfterHeader(res, f);
+      if (f.status === 429) return void res.status(429).json({ message: 'You are being rate limited.', retry_after: f.retryAfter ?? 1, global: false });
+      res.status(f.status).json({ message: '500: Internal Server Error', code: 0 });
+    },
+  );
+  return {
+    ...fake,
+    interactionToken() {
+      const token = `aW50ZXJhY3Rpb246${randomUUID().replaceAll('-', '')}`;
+      tokens.add(token);
+      return token;
+    },
+  };
+}
+
+// --- LINE Messaging API (https://developers.line.biz/en/reference/messaging-api/): Bearer channel
+// access token; reply tokens are single use; X-Line-Retry-Key only on push, 409 once accepted.
+
+export interface FakeLine extends FakePlatform {
+  replyToken(): string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function startFakeLine(channelAccessToken: string): Promise<FakeLine> {
+  const replyTokens = new Set<string>();
+  const accepted = new Map<string, string>();
+  let seq = 500_000_000_000_000_000;
+  const sent = (messages: unknown[]) => messages.map(() => ({ id: String(++seq), quoteToken: randomUUID() }));
+  const fake = await startFake(
+    (req, res, body) => {
+      if (req.get('authorization') !== `Bearer ${channelAccessToken}`) {
+        return void res.status(401).json({ message: 'Authentication failed. Confirm that the access token in the authorization header is valid.' });
+      }
+      if (!isJson(req)) return void res.status(415).json({ message: 'The content type is not supported' });
+      const messages = body?.messages;
+      const validMessages = Array.isArray(messages) && messages.length >= 1 && messages.length <= 5 && messages.every((m: any) => m?.type === 'text' && typeof m.text === 'string' && m.text.length >= 1 && m.text.length <= 5000);
+      const retryKey = req.get('x-line-retry-key');
+      if (req.path === '/v2/bot/message/reply') {
+        if (retryKey !== undefined) return void res.status(400).json({ message: 'The retry key is not supported for this API' });
+        if (!validMessages) return void res.status(400).json({ message: 'The request body has 1 error(s)' });
+        if (!replyTokens.delete(body.replyToken)) return void res.status(400).json({ message: 'Invalid reply token' });
+        return void res.json({ sentMessages: sent(messages) });
+      }
+      if (req.path === '/v2/bot/message/push') {
+        if (retryKey !== undefined && !UUID.test(retryKey)) return void res.status(400).json({ message: 'The value of the X-Line-Retry-Key header is invalid' });
+        if (retryKey !== undefined && accepted.has(retryKey)) {
+          res.set('x-line-accepted-request-id', accepted.get(retryKey)!);
+          return void res.status(409).json({ message: 'The retry key is already accepted', sentMessages: [] });
+        }
+        if (typeof body?.to !== 'string' || !validMessages) return void res.status(400).json({ message: 'The request body has 1 error(s)' });
+        if (retryKey !== undefined) accepted.set(retryKey, randomUUID());
+        return void res.json({ sentMessages: sent(messages) });
+      }
+      res.status(404).json({ message: 'Not found' });
+    },
+    (res, f) => {
+      retryAfterHeader(res, f);
+      res.status(f.status).json({ message: f.status === 429 ? 'The API rate limit has been exceeded. Try again later.' : 'An error occurred in the backend server' });
+    },
+  );
+  return {
+    ...fake,
+    replyToken() {
+      const token = randomUUID().replaceAll('-', '');
+      replyTokens.add(token);
+      return token;
+    },
+  };
+}
+
+// --- WhatsApp Cloud API (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages):
+// `POST /<version>/<phone-number-id>/messages`, Bearer access token, Graph error objects.
+
+export async function startFakeWhatsApp(accessToken: string, phoneNumberId: string): Promise<FakePlatform> {
+  let seq = 0;
+  const graphError = (res: Response, status: number, code: number, message: string) => void res.status(status).json({ error: { message, type: 'OAuthException', code, fbtrace_id: 'AbCdEf' } });
+  return startFake(
+    (req, res, body) => {
+      const m = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(req.path);
+      if (!m || req.method !== 'POST') return graphError(res, 400, 100, 'Unknown path components');
+      if (req.get('authorization') !== `Bearer ${accessToken}`) return graphError(res, 401, 190, 'Invalid OAuth access token - Cannot parse access token');
+      if (m[2] !== phoneNumberId) return graphError(res, 400, 100, `Unsupported post request. Object with ID '${m[2]}' does not exist`);
+      if (!isJson(req) || body?.messaging_product !== 'whatsapp') return graphError(res, 400, 100, 'The parameter messaging_product is required.');
+      if (typeof body.to !== 'string' || body.type !== 'text' || typeof body.text?.body !== 'string' || body.text.body === '' || body.text.body.length > 4096) {
+        return graphError(res, 400, 100, 'Invalid parameter');
+      }
+      res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id: `wamid.FAKE${String(++seq).padStart(8, '0')}` }] });
+    },
+    (res, f) => {
+      retryAfterHeader(res, f);
+      if (f.status === 429) return graphError(res, 429, 130429, '(#130429) Rate limit hit');
+      graphError(res, f.status, 2, 'Service temporarily unavailable');
+    },
+  );
+}

@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatReplyEvent } from '../../../eventing/chat.ts';
+import { validateCloudEvent } from '../../../eventing/codec.ts';
+import { WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
+import { WHATSAPP_API_VERSION, deliverWhatsAppReply, handleWhatsAppWebhook } from '../../../gateway/platforms/whatsapp.ts';
+import { type FakePlatform, startFakeWhatsApp } from '../../fakes/platforms.ts';
+import { overHttp, signHub, webhook } from '../../fakes/signing.ts';
+import { egressContext } from './context.ts';
+
+const secrets = { appSecret: "It's a Secret to Everybody", verifyToken: 'meatyhamhock', accessToken: 'EAAJB-access-token', phoneNumberId: '106540352242922' };
+const NOW = 1_750_000_000_000;
+
+function signed(body: unknown): WebhookRequest {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return webhook({ body: text, headers: { 'content-type': 'application/json', 'x-hub-signature-256': signHub(secrets.appSecret, text) } });
+}
+
+function rejection(req: WebhookRequest): WebhookError {
+  try {
+    handleWhatsAppWebhook(req, secrets, NOW);
+  } catch (e) {
+    expect(e).toBeInstanceOf(WebhookError);
+    return e as WebhookError;
+  }
+  throw new Error('expected the webhook to be rejected');
+}
+
+const GITHUB_VECTOR = 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17';
+
+// The messages webhook as Meta documents it (Cloud API reference, "messages" webhook), with two
+// messages from two people and a status in one delivery.
+const value = {
+  messaging_product: 'whatsapp',
+  metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
+  contacts: [
+    { profile: { name: 'Sheena Nelson' }, wa_id: '16505551234' },
+    { profile: { name: 'Raj' }, wa_id: '447700900123' },
+  ],
+  messages: [
+    { from: '16505551234', id: 'wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=', timestamp: '1749416383', type: 'text', text: { body: 'Does it come in another color? 😀' } },
+    { from: '447700900123', id: 'wamid.HBgMNDQ3NzAwOTAwMTIzFQIAEhgWM0VCMEI2QkI5QjU2NkE0RDg3QjU5RQA=', timestamp: '1749416390', type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'color_blue', title: 'Blue' } } },
+  ],
+};
+const delivery = {
+  object: 'whatsapp_business_account',
+  entry: [
+    { id: '102290129340398', changes: [{ field: 'messages', value }] },
+    {
+      id: '102290129340398',
+      changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: value.metadata, statuses: [{ id: 'wamid.OUT1', status: 'read', timestamp: '1749416400', recipient_id: '16505551234' }] } }],
+    },
+  ],
+};
+
+describe('WhatsApp verification handshake', () => {
+  it('echoes hub.challenge for the right verify token', () => {
+    const req = webhook({ method: 'GET', query: 'hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock' });
+    expect(handleWhatsAppWebhook(req, secrets, NOW)).toEqual({ response: { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: '1158201444' }, events: [] });
+  });
+
+  it.each([
+    ['a wrong verify token', 'hub.mode=subscribe&hub.challenge=1&hub.verify_token=meatyhamhocks', 403],
+    ['a missing challenge', 'hub.mode=subscribe&hub.verify_token=meatyhamhock', 400],
+    ['another mode', 'hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=meatyhamhock', 400],
+    ['no parameters', '', 400],
+  ])('refuses %s', (_, query, status) => {
+    expect(rejection(webhook({ method: 'GET', query }))).toMatchObject({ status });
+  });
+});
+
+describe('WhatsApp signature', () => {
+  it("accepts GitHub's published X-Hub-Signature-256 vector", () => {
+    const req = webhook({ body: 'Hello, World!', headers: { 'x-hub-signature-256': GITHUB_VECTOR } });
+    // The signature holds; the body is then not a WhatsApp payload.
+    expect(rejection(req)).toMatchObject({ status: 400 });
+  });
+
+  it.each([
+    ['a sha1= prefix', GITHUB_VECTOR.replace('sha256=', 'sha1=')],
+    ['no prefix', GITHUB_VECTOR.slice(7)],
+    ['a truncated signature', GITHUB_VECTOR.slice(0, -1)],
+    ['another digest', GITHUB_VECTOR.replace('757107', '757108')],
+  ])('rejects %s with 401', (_, signature) => {
+    expect(rejection(webhook({ body: 'Hello, World!', headers: { 'x-hub-signature-256': signature } }))).toMatchObject({ status: 401 });
+  });
+
+  it('rejects a tampered byte and a body re-serialized with the emoji unescaped', () => {
+    const sent = JSON.stringify(delivery).replace('😀', '\\ud83d\\ude00'); // Meta sends escaped Unicode
+    const signature = signHub(secrets.appSecret, sent);
+    expect(handleWhatsAppWebhook(webhook({ body: sent, headers: { 'x-hub-signature-256': signature } }), secrets, NOW).events).toHaveLength(3);
+    expect(rejection(webhook({ body: JSON.stringify(JSON.parse(sent)), headers: { 'x-hub-signature-256': signature } }))).toMatchObject({ status: 401 });
+    expect(rejection(webhook({ body: sent.replace('another', 'anothe_'), headers: { 'x-hub-signature-256': signature } }))).toMatchObject({ status: 401 });
+  });
+
+  it('reads the header whatever its case on the wire', async () => {
+    const body = JSON.stringify(delivery);
+    const req = await overHttp({ body, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': signHub(secrets.appSecret, body) } });
+    expect(handleWhatsAppWebhook(req, secrets, NOW).events).toHaveLength(3);
+  });
+});
+
+describe('WhatsApp normalization', () => {
+  it('splits entry[].changes[].value.messages[] and statuses[] into one event each', () => {
+    const { response, events } = handleWhatsAppWebhook(signed(delivery), secrets, NOW);
+    expect(response).toEqual({ status: 200 });
+    const [text, button, status] = events;
+    expect(text!.normalized).toEqual({
+      specversion: '1.0',
+      id: value.messages[0]!.id,
+      source: '/whatsapp/102290129340398/106540352242922',
+      type: 'dev.knbot.chat.message.received',
+      datacontenttype: 'application/json',
+      subject: '16505551234',
+      time: '2025-06-08T20:59:43.000Z',
+      chatbot: 'echo',
+      chatplatform: 'whatsapp',
+      chattenant: '102290129340398',
+      chatuser: '16505551234',
+      partitionkey: '16505551234',
+      data: { text: 'Does it come in another color? 😀', user: { id: '16505551234', name: 'Sheena Nelson' }, conversation: { id: '16505551234' } },
+    });
+    // The raw event keeps Meta's envelope around its own message and contact only.
+    expect(text!.raw).toMatchObject({ type: 'dev.knbot.whatsapp.message.text', id: `${value.messages[0]!.id}:raw` });
+    expect((text!.raw.data as any).entry[0].changes[0].value).toEqual({ messaging_product: 'whatsapp', metadata: value.metadata, contacts: [value.contacts[0]], messages: [value.messages[0]] });
+    expect(button!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', subject: '447700900123', data: { text: 'Blue', user: { name: 'Raj' }, action: { type: 'button_reply', id: 'color_blue', value: 'Blue' } } });
+    expect(status!.raw).toMatchObject({ type: 'dev.knbot.whatsapp.status.read', id: 'wamid.OUT1:read:raw', subject: '16505551234' });
+    expect(status!.normalized).toBeUndefined();
+    expect(status!.dedupeKey).toBe('/whatsapp/102290129340398/106540352242922 wamid.OUT1:read');
+    for (const e of events) {
+      expect(e.replyHandle).toBeUndefined();
+      expect(validateCloudEvent(e.raw)).toEqual([]);
+    }
+  });
+
+  it('turns an image into a message with its caption and an attachment', () => {
+    const image = { from: '16505551234', id: 'wamid.IMG', timestamp: '1749416383', type: 'image', image: { caption: 'this one', mime_type: 'image/jpeg', sha256: 'abc', id: '1003383421387256' } };
+    const [e] = handleWhatsAppWebhook(signed({ ...delivery, entry: [{ id: '1', changes: [{ field: 'messages', value: { ...value, messages: [image] } }] }] }), secrets, NOW).events;
+    expect(e!.normalized?.data).toMatchObject({ text: 'this one', attachments: [{ type: 'image', id: '1003383421387256', mimeType: 'image/jpeg' }] });
+  });
+
+  it('keeps changes without messages as raw events with a stable id', () => {
+    const template = { object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'message_template_status_update', value: { event: 'APPROVED', message_template_id: 594425479261596 } }] }] };
+    const first = handleWhatsAppWebhook(signed(template), secrets, NOW).events;
+    const again = handleWhatsAppWebhook(signed(template), secrets, NOW + 60_000).events;
+    expect(first[0]!.raw.type).toBe('dev.knbot.whatsapp.change.message_template_status_update');
+    expect(again[0]!.dedupeKey).toBe(first[0]!.dedupeKey);
+  });
+});
+
+describe('WhatsApp egress', () => {
+  let fake: FakePlatform;
+  beforeAll(async () => {
+    fake = await startFakeWhatsApp(secrets.accessToken, secrets.phoneNumberId);
+  });
+  afterAll(() => fake.close());
+
+  const reply = (to = '16505551234') => chatReplyEvent({ id: 'wamid.IN', conversation: { id: to } }, { text: 'Yes, in blue.' }, '/bots/default/echo');
+
+  it('sends a text message to the phone number, with a Bearer token', async () => {
+    fake.requests.length = 0;
+    const out = await deliverWhatsAppReply(reply(), undefined, secrets, egressContext(fake.url));
+    expect(out).toEqual({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./) });
+    expect(fake.requests[0]).toMatchObject({
+      path: `/${WHATSAPP_API_VERSION}/106540352242922/messages`,
+      body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: '16505551234', type: 'text', text: { preview_url: false, body: 'Yes, in blue.' } },
+    });
+    expect(fake.requests[0]!.headers.authorization).toBe(`Bearer ${secrets.accessToken}`);
+  });
+
+  it('retries a 500 and then succeeds', async () => {
+    fake.requests.length = 0;
+    fake.fail({ status: 500, times: 1 });
+    expect((await deliverWhatsAppReply(reply(), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('honours Retry-After given as an HTTP date', async () => {
+    fake.requests.length = 0;
+    fake.fail({ status: 429, times: 1, retryAfter: 2, asDate: true });
+    const ctx = egressContext(fake.url);
+    expect((await deliverWhatsAppReply(reply(), undefined, secrets, ctx)).ok).toBe(true);
+    // An HTTP date has one-second precision (the fake truncates, as servers do): the wait is between
+    // one and two seconds, less the few ms the answer took to arrive.
+    expect(ctx.retries[0]!.delayMs).toBeGreaterThan(900);
+    expect(ctx.retries[0]!.delayMs).toBeLessThanOrEqual(2000);
+    expect(fake.requests[1]!.at - fake.requests[0]!.at).toBeGreaterThanOrEqual(ctx.retries[0]!.delayMs - 10);
+  });
+
+  it('gives up at once on a 4xx, and after the attempts on 500s', async () => {
+    fake.requests.length = 0;
+    expect(await deliverWhatsAppReply(reply(), undefined, { ...secrets, accessToken: 'expired' }, egressContext(fake.url))).toEqual({
+      ok: false,
+      status: 401,
+      reason: 'Invalid OAuth access token - Cannot parse access token',
+      retryable: false,
+    });
+    expect(fake.requests).toHaveLength(1);
+
+    fake.requests.length = 0;
+    fake.fail({ status: 500, times: 3 });
+    const out = await deliverWhatsAppReply(reply(), undefined, secrets, egressContext(fake.url, { retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 10 } }));
+    expect(out).toEqual({ ok: false, status: 500, reason: 'Service temporarily unavailable', retryable: true });
+    expect(fake.requests).toHaveLength(3);
+  });
+});
