@@ -165,9 +165,9 @@ export class RedisGatewayStore implements GatewayStore {
   /**
    * Frames reach `listener` through the session's pub/sub channel, in seq order. "From now on" is the
    * seq the session had when `subscribe` was called (read on the command connection, so it counts
-   * every append this replica made before): what was appended between that and Redis confirming the
-   * SUBSCRIBE is read from the log. A missed notification (a seq gap, a reconnect) is filled from the
-   * log too.
+   * every append this replica made before; another replica's append that Redis ran before that read
+   * counts as before too): what was appended between that and Redis confirming the SUBSCRIBE is read
+   * from the log. A missed notification (a seq gap, a reconnect) is filled from the log too.
    */
   subscribe(sessionId: string, listener: (seq: number, body: string) => void): () => void {
     const l: Listener = { fn: listener, last: undefined, early: [], starting: false, catchingUp: false, again: false, gone: false };
