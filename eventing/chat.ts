@@ -51,6 +51,16 @@ export function chatReplyEvent(
   return out;
 }
 
+/**
+ * The `chatkeyword` extension of a message (what an Event's `keywords` match): its first word, lower
+ * case, without a leading `/` (slash commands) or trailing punctuation; undefined for none.
+ */
+export function keywordOf(text: string): string | undefined {
+  const first = /^\s*\/?([^\s]{1,64})/u.exec(text)?.[1];
+  const word = first?.toLowerCase().replace(/[.,!?;:]+$/u, '');
+  return word ? word : undefined;
+}
+
 /** One `dev.knbot.chat.reply.chunk` of the reply to `message`: the `index`-th piece of its text. */
 export function chatChunkEvent(message: { id: string; conversation: Conversation; event?: CloudEvent }, text: string, index: number, source: string): CloudEvent {
   const event = chatReplyEvent(message, { text, index }, source);

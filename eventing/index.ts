@@ -11,6 +11,7 @@ export {
   chatReplyEvent,
   conversationKey,
   conversationOfEvent,
+  keywordOf,
   parseConversationKey,
 } from './chat.ts';
 export { compileCesql, evaluateCesql, type CesqlError, type CesqlErrorKind, type CesqlResult, type CompiledCesql } from './cesql/index.ts';

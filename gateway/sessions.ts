@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MESSAGE_RECEIVED, parseConversationKey } from '../eventing/chat.ts';
+import { MESSAGE_RECEIVED, keywordOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { Principal } from './auth.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
@@ -162,6 +162,7 @@ export class ChatSessions {
 
   #event(bot: BotEntry, principal: Principal, frame: MessageFrame): CloudEvent {
     const user = principal.id === 'anonymous' && frame.user ? frame.user : { id: principal.id, ...(frame.user?.name ? { name: frame.user.name } : {}) };
+    const keyword = keywordOf(frame.text);
     return {
       specversion: '1.0',
       id: frame.id,
@@ -176,6 +177,7 @@ export class ChatSessions {
       chatuser: user.id,
       partitionkey: frame.conversation,
       chatstream: 'true',
+      ...(keyword ? { chatkeyword: keyword } : {}),
       data: { text: frame.text, user, conversation: parseConversationKey(frame.conversation) },
     };
   }

@@ -34,9 +34,35 @@ export function resolveEntry(dir: string): string {
   throw new BotLoadError(`no bot module in ${dir}: expected ${ENTRIES.join(', ')} or a package.json "main"`);
 }
 
+const PACKAGE_ENTRIES: Record<string, string> = {
+  knbot: '../runtime/index.ts',
+  'knbot/runtime': '../runtime/index.ts',
+  'knbot/eventing': '../eventing/index.ts',
+};
+let hooked = false;
+
+/**
+ * `import 'knbot'` in a bot resolves to the runtime running it, wherever the bot lives (as a func
+ * runtime provides its API): the bot needs no copy of knbot of its own, and `defineBot` is always the
+ * one the server checks for.
+ */
+function provideKnbot(): void {
+  if (hooked) return;
+  hooked = true;
+  const { registerHooks } = process.getBuiltinModule('node:module') as typeof import('node:module');
+  const urls = Object.fromEntries(Object.entries(PACKAGE_ENTRIES).map(([name, path]) => [name, new URL(path, import.meta.url).href]));
+  registerHooks({
+    resolve(specifier, context, next) {
+      const url = urls[specifier];
+      return url ? { url, format: 'module-typescript', shortCircuit: true } : next(specifier, context);
+    },
+  });
+}
+
 /** Imports a bot module and tells a `defineBot` bot from a func-style `handle` module. */
 export async function loadBotModule(dir: string): Promise<LoadedModule> {
   const entry = resolveEntry(dir);
+  provideKnbot();
   const mod = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
   const def = mod.default as Record<string, unknown> | ((...args: unknown[]) => unknown) | undefined;
   if (isBot(def)) return { kind: 'bot', bot: def, entry };

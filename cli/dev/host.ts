@@ -30,6 +30,8 @@ export interface DevHostOptions {
 }
 
 const NAMESPACE = 'default';
+/** A Broker's delivery when a Trigger names none: Knative's cluster default (config-br-defaults). */
+const BROKER_DEFAULT_DELIVERY = { retry: 10, backoffPolicy: 'exponential' as const, backoffDelay: 'PT0.2S' };
 const TICK_MS = 250;
 
 /**
@@ -142,8 +144,8 @@ export class DevHost {
       if (d.ref?.kind === 'Service' && this.#scalers.has(d.ref.name)) return `${this.#urls.activatorUrl}/${d.ref.name}/`;
       return d.uri && /^https?:\/\//.test(d.uri) ? d.uri : undefined;
     };
-    const routes = brokerRoutes(triggers, this.#project.events, resolve);
-    routes.push({ id: 'gateway-egress', url: this.#urls.egressUrl, ordered: true, filters: [{ any: EGRESS_TYPES.map((type) => ({ exact: { type } })) }] });
+    const routes = brokerRoutes(triggers, this.#project.events, resolve).map((r) => (r.delivery ? r : { ...r, delivery: BROKER_DEFAULT_DELIVERY }));
+    routes.push({ id: 'gateway-egress', url: this.#urls.egressUrl, ordered: true, delivery: BROKER_DEFAULT_DELIVERY, filters: [{ any: EGRESS_TYPES.map((type) => ({ exact: { type } })) }] });
     return routes;
   }
 

@@ -36,12 +36,14 @@ export class Instance {
   readonly #o: InstanceOptions;
   #child: ChildProcess | undefined;
   #output = '';
-  #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  readonly #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #exited!: (how: { code: number | null; signal: NodeJS.Signals | null }) => void;
 
   constructor(options: InstanceOptions) {
     this.#o = options;
     this.bot = options.bot;
     this.revision = options.revision;
+    this.#exit = new Promise((resolve) => (this.#exited = resolve));
   }
 
   get pid(): number | undefined {
@@ -53,13 +55,20 @@ export class Instance {
     return this.#output;
   }
 
+  /** Resolves when the process exited (or never started). */
   get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return this.#exit ?? Promise.resolve({ code: null, signal: null });
+    return this.#exit;
   }
 
   /** Spawns the process and resolves once it is ready; rejects when it exits first. */
   async start(signal: AbortSignal): Promise<void> {
-    this.port = await freePort();
+    try {
+      this.port = await freePort();
+    } catch (err) {
+      this.state = 'stopped';
+      this.#exited({ code: null, signal: null });
+      throw err;
+    }
     const child = spawn(join(this.#o.root, 'node_modules', '.bin', 'node'), [join(this.#o.root, 'cli', 'knbot.js'), 'serve', this.#o.dir, '--host', '127.0.0.1'], {
       cwd: this.#o.dir,
       env: { ...process.env, ...this.#o.env, PORT: String(this.port), K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
@@ -75,10 +84,10 @@ export class Instance {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    this.#exit = new Promise((resolve) => child.once('exit', (code, sig) => {
+    child.once('exit', (code, sig) => {
       this.state = 'stopped';
-      resolve({ code, signal: sig });
-    }));
+      this.#exited({ code, signal: sig });
+    });
     const probeMs = this.#o.probeMs ?? 50;
     for (;;) {
       if (this.state === 'stopped') throw new Error(`exited while starting: ${lastLines(this.#output)}`);
@@ -125,8 +134,11 @@ function probe(port: number): Promise<boolean> {
   });
 }
 
+/** What a failed start said: its error line when there is one, else its last lines. */
 function lastLines(text: string): string {
-  return text.trim().split('\n').slice(-5).join('\n') || '(no output)';
+  const lines = text.trim().split('\n');
+  const error = lines.find((l) => /^\w*(Error|Exception)\b|"level":"error"/.test(l));
+  return (error ?? lines.slice(-5).join('\n')) || '(no output)';
 }
 
 export function freePort(): Promise<number> {

@@ -86,7 +86,7 @@ export function scaleOf(m: BotManifest, overrides: DevScaleOverrides): ScaleSett
 export function readProject(root: string, overrides: DevScaleOverrides): DevProject {
   const base = existsSync(join(root, 'functions')) ? join(root, 'functions') : root;
   const project: DevProject = { bots: [], events: [], bindings: [], errors: [] };
-  const modelFiles = yamlFiles(base).filter((f) => !/\/(bot|func)\.ya?ml$/.test(f));
+  const modelFiles = [...new Set([root, base])].flatMap((d) => yamlFiles(d)).filter((f) => !/\/(bot|func)\.ya?ml$/.test(f));
   for (const entry of readdirSync(base).sort()) {
     const dir = join(base, entry);
     if (!statSync(dir).isDirectory()) continue;

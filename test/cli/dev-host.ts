@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { freePort, waitFor } from '../pod.ts';
+import { ROOT } from '../shared.ts';
+
+export interface DevProcess {
+  url: string;
+  child: ChildProcess;
+  output(): string;
+  state(): Promise<DevState>;
+  chat(bot: string, text: string, conversation?: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** SIGKILL to the host and every instance it started (one process group). */
+  killAll(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface DevState {
+  bots: { name: string; revision: string; instances: { pid: number; state: string; revision: string }[]; inFlight: number; held: number; coldStarts: { ms: number }[]; lastError?: string }[];
+  pending: number;
+  deadLetters: number;
+}
+
+/** `knbot dev <project>` as a real process tree, in its own process group. */
+export async function startDev(project: string, stateDir: string, env: Record<string, string> = {}, port?: number): Promise<DevProcess> {
+  port ??= await freePort();
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'dev', project, '--port', String(port), '--state-dir', stateDir], {
+    cwd: ROOT,
+    env: { ...process.env, KNBOT_DEV_SCALE_DOWN_DELAY: '1s', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = once(child, 'exit');
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`knbot dev exited with ${child.exitCode}:\n${out}`);
+      return out.includes('"dev host ready"');
+    },
+    'knbot dev to start',
+    30_000,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const killAll = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+  };
+  return {
+    url,
+    child,
+    output: () => out,
+    state: async () => (await (await fetch(`${url}/dashboard/state`)).json()) as DevState,
+    chat: async (bot, text, conversation = 'c') => {
+      const res = await fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bot, conversation, text }) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    killAll,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => void killAll(), 10_000);
+      await exited;
+      clearTimeout(timer);
+      // Whatever is left of the group (nothing, when the host drained its instances).
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+    },
+  };
+}
