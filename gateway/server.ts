@@ -6,6 +6,7 @@ import { AuthError, type AuthOptions, Authenticator, type Principal, credentialO
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
+import { type ChannelSecrets, platformEgress, webhookRoutes } from './hooks.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type BotEntry, ChatSessions } from './sessions.ts';
 import { GatewayProblem, chatOnce, chatRequest, json, openStream, problemOfFrameError } from './sse.ts';
@@ -58,7 +59,13 @@ export interface GatewayOptions {
   auth: AuthOptions;
   store?: GatewayStore;
   limits?: Partial<GatewayLimits>;
-  /** Bot output for chat platforms other than WebSocket clients. */
+  /** Chat-platform channels of each bot (`bot.channels`): webhooks in at /hooks/<platform>/<bot>, replies out. */
+  channels?: ChannelSecrets;
+  /** The namespace of the bots (their events' `chattenant` for WebSocket clients). */
+  namespace?: string;
+  /** Environment for the platforms' API base URLs (KNBOT_<PLATFORM>_API_URL); default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Bot output for chat platforms, instead of the platform adapters (tests, custom egress). */
   platforms?: PlatformEgress;
   /** Extra routes mounted before the gateway's own (webhooks, the dashboard). */
   routes?: express.Router;
@@ -111,7 +118,11 @@ export class Gateway {
       if (new URL(req.url ?? '/', 'http://gateway').pathname === '/v1/ws') return this.#ws.upgrade(req, socket, head);
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     });
-    this.#egress = http.createServer(egressHandler(this.#sessions, options.platforms, log));
+    const send = (event: CloudEvent) => this.#broker.send(event);
+    const platforms =
+      options.platforms ??
+      (options.channels ? platformEgress({ store: this.#store, send, channels: options.channels, env: options.env ?? process.env, source: '/knbot/gateway', log }) : undefined);
+    this.#egress = http.createServer(egressHandler(this.#sessions, platforms, log));
   }
 
   bot(name: string): BotEntry | undefined {
@@ -171,6 +182,19 @@ export class Gateway {
     app.get('/health/readiness', (_req, res) => void res.status(this.#ready ? 200 : 503).type('text/plain').send(this.#ready ? 'ok' : 'not ready'));
     app.get('/health/liveness', (_req, res) => void res.type('text/plain').send('ok'));
     if (this.#o.routes) app.use(this.#o.routes);
+    if (this.#o.channels) {
+      app.use(
+        webhookRoutes({
+          store: this.#store,
+          send: (event) => this.#broker.send(event),
+          channels: this.#o.channels,
+          namespace: this.#o.namespace ?? 'default',
+          maxBodyBytes: this.#limits.maxBodyBytes,
+          dedupeTtlMs: this.#limits.dedupeTtlMs,
+          log: this.#o.log ?? (() => {}),
+        }),
+      );
+    }
     app.get('/', (_req, res) => void res.type('html').send(chatPage.html));
     app.get('/chat.js', (_req, res) => void res.type('text/javascript').send(chatPage.script));
     app.get('/v1/bots', (req, res) => {

@@ -70,9 +70,12 @@ export class ChatSessions {
   async resume(conn: Connection, sessionId: string, lastSeq: number): Promise<void> {
     const owner = await this.#o.store.sessionOwner(sessionId);
     if (owner === undefined || owner !== conn.principal) throw new FrameError('unknown_session', 'no such session (it expired, or it belongs to someone else): start a new one');
+    // Checked before the socket is attached, so a refused resume leaves the session untouched.
+    const head = await this.#o.store.replay(sessionId, Number.MAX_SAFE_INTEGER);
+    if (!head) throw new FrameError('unknown_session', 'the session expired: start a new one');
+    if (lastSeq > head.lastSeq) throw new FrameError('invalid_frame', `lastSeq ${lastSeq} is ahead of the session (${head.lastSeq})`);
     const result = await conn.resume(sessionId, lastSeq);
     if (!result) throw new FrameError('unknown_session', 'the session expired: start a new one');
-    if (lastSeq > result.lastSeq) throw new FrameError('invalid_frame', `lastSeq ${lastSeq} is ahead of the session (${result.lastSeq})`);
     if (!result.complete) await this.#append(sessionId, errorBody('resume_gap', `frames before ${conn.lastSeq} were dropped from the replay buffer`));
     await this.#append(sessionId, JSON.stringify({ type: 'session', sessionId, resumed: true }));
   }

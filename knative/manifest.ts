@@ -77,6 +77,8 @@ const CHANNEL_KEYS: Record<string, string[]> = {
   discord: ['publicKey', 'applicationId', 'botToken'],
   line: ['channelSecret', 'channelAccessToken'],
   whatsapp: ['appSecret', 'verifyToken', 'accessToken', 'phoneNumberId'],
+  // Any CloudEvent at /hooks/cloudevents/<bot>; with a bearer token, only from senders that have it.
+  cloudevents: ['bearerToken'],
 };
 
 type Obj = Record<string, unknown>;

@@ -7,6 +7,7 @@ import { type Destination, compileRouting } from '../../eventing/model/index.ts'
 import { parseTokens } from '../../gateway/auth.ts';
 import { EGRESS_TYPES } from '../../gateway/egress.ts';
 import { Gateway } from '../../gateway/server.ts';
+import { channelsFromManifests } from '../channels.ts';
 import { DevMetrics } from './metrics.ts';
 import { type DevProject, readProject, scaleOverridesFromEnv } from './project.ts';
 import { BotScaler } from './scaler.ts';
@@ -93,7 +94,7 @@ export class DevHost {
     for (const bot of this.#project.bots) {
       const scaler = new BotScaler(bot, {
         root: this.#o.knbotRoot,
-        env: { K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'warn' },
+        env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'warn' },
         maxInstances: overrides.maxInstances,
         onColdStart: (name, ms) => this.#metrics.coldStart(name, ms),
         log: this.#o.log,
@@ -107,6 +108,9 @@ export class DevHost {
       bots: () => this.#project.bots.map((b) => ({ name: b.name, namespace: NAMESPACE, timeoutSeconds: b.scale.timeoutMs / 1000 })),
       auth: tokens.size || env.KNBOT_GATEWAY_TICKET_SECRET ? { tokens, ...(env.KNBOT_GATEWAY_TICKET_SECRET ? { ticketSecret: env.KNBOT_GATEWAY_TICKET_SECRET } : {}) } : { open: true },
       routes: this.#routes(),
+      channels: (bot, platform) => this.#channels(bot, platform),
+      namespace: NAMESPACE,
+      env,
       log: this.#o.log,
     });
     const bound = await this.#gateway.start(this.#o.port, this.#o.host ?? '127.0.0.1');
@@ -182,6 +186,10 @@ export class DevHost {
     return router;
   }
 
+  #channels(bot: string, platform: string): Readonly<Record<string, string | undefined>> | undefined {
+    return channelsFromManifests(this.#project.bots, this.#o.env ?? process.env)(bot, platform as never);
+  }
+
   /** What the dashboard shows. */
   state() {
     return {
@@ -232,6 +240,10 @@ export class DevHost {
     this.#o.log('rolling bot', { bot: name });
     await this.#scalers.get(name)?.roll(bot);
   }
+}
+
+function stringsOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

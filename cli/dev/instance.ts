@@ -12,6 +12,7 @@ export interface InstanceOptions {
   revision: string;
   /** The project root: where node_modules/.bin/node and cli/knbot.js are. */
   root: string;
+  /** The whole environment of the process (the host's, with K_SINK and the like). */
   env: Record<string, string>;
   /** How often readiness is asked while starting (Knative's queue-proxy polls every 50 ms). */
   probeMs?: number;
@@ -71,7 +72,7 @@ export class Instance {
     }
     const child = spawn(join(this.#o.root, 'node_modules', '.bin', 'node'), [join(this.#o.root, 'cli', 'knbot.js'), 'serve', this.#o.dir, '--host', '127.0.0.1'], {
       cwd: this.#o.dir,
-      env: { ...process.env, ...this.#o.env, PORT: String(this.port), K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
+      env: { ...this.#o.env, PORT: String(this.port), K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;

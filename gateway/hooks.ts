@@ -1,0 +1,160 @@
+import express from 'express';
+import { REPLY_SEND } from '../eventing/chat.ts';
+import type { CloudEvent } from '../eventing/codec.ts';
+import { BrokerUnavailableError } from './broker-client.ts';
+import {
+  CHAT_ADAPTERS,
+  INGRESS_ADAPTERS,
+  type ChatPlatform,
+  type IngressPlatform,
+  RateLimiter,
+  type ReplyHandle,
+  type Secrets,
+  WebhookError,
+  apiBasesFromEnv,
+  isChatPlatform,
+  isIngressPlatform,
+  replyOutcomeEvent,
+} from './platforms/index.ts';
+import type { GatewayStore } from './store.ts';
+
+/** A bot's channel keys for one platform, resolved from `bot.channels` (DESIGN §7); undefined: no such channel. */
+export type ChannelSecrets = (bot: string, platform: IngressPlatform) => Secrets | undefined;
+
+export interface HookOptions {
+  store: GatewayStore;
+  send: (event: CloudEvent) => Promise<void>;
+  channels: ChannelSecrets;
+  namespace: string;
+  maxBodyBytes: number;
+  /** How long a platform event id is remembered: at least the platform's retry horizon. */
+  dedupeTtlMs: number;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+const handleKey = (platform: string, bot: string, id: string) => `h:${platform}:${bot}:${id}`;
+
+/**
+ * `/hooks/<platform>/<bot>` (DESIGN §7): the signature checked on the raw bytes first, then every event
+ * of the payload stored in the broker (raw and normalized), each platform event once whatever the
+ * platform's retries, and only then the platform's answer — never after the bot, so a cold start
+ * never makes a platform wait past its deadline.
+ */
+export function webhookRoutes(o: HookOptions): express.Router {
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: o.maxBodyBytes });
+  const handle = async (req: express.Request, res: express.Response) => {
+    const platform = String(req.params.platform);
+    const bot = String(req.params.bot);
+    if (!isIngressPlatform(platform)) return problem(res, 404, 'unknown_platform', `no platform ${platform}: one of ${Object.keys(INGRESS_ADAPTERS).join(', ')}`);
+    const secrets = o.channels(bot, platform);
+    if (!secrets) return problem(res, 404, 'unknown_channel', `bot ${bot} has no ${platform} channel here`);
+    let result;
+    try {
+      result = INGRESS_ADAPTERS[platform].handleWebhook(
+        {
+          method: req.method === 'GET' ? 'GET' : 'POST',
+          headers: req.headers,
+          query: new URL(req.originalUrl, 'http://gateway').searchParams,
+          rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+          bot,
+          namespace: o.namespace,
+        },
+        secrets,
+        Date.now(),
+      );
+    } catch (err) {
+      if (!(err instanceof WebhookError)) throw err;
+      o.log('webhook refused', { platform, bot, status: err.status, code: err.code });
+      return problem(res, err.status, err.code, err.message, err.headers);
+    }
+    const claimed: string[] = [];
+    try {
+      for (const e of result.events) {
+        if ((await o.store.claim(`d:${e.dedupeKey}`, '1', o.dedupeTtlMs)) !== undefined) continue;
+        claimed.push(`d:${e.dedupeKey}`);
+        if (e.replyHandle && e.normalized) {
+          const ttl = Math.max(1000, e.replyHandle.expiresAt - Date.now() + 60_000);
+          await o.store.claim(handleKey(platform, bot, e.normalized.id), JSON.stringify(e.replyHandle), ttl);
+        }
+        await o.send(e.raw);
+        if (e.normalized) await o.send(e.normalized);
+      }
+    } catch (err) {
+      // Nothing is acknowledged: the platform sends again, and the claims must not make that a duplicate.
+      await Promise.all(claimed.map((k) => o.store.delete(k).catch(() => {})));
+      if (!(err instanceof BrokerUnavailableError)) throw err;
+      o.log('webhook not stored', { platform, bot, error: err.message });
+      return problem(res, 503, 'unavailable', 'the event could not be stored: try again', { 'retry-after': '1' });
+    }
+    const { status, headers, body } = result.response;
+    res.status(status).set(headers ?? {});
+    if (body === undefined) return void res.end();
+    if (typeof body === 'string') return void res.send(body);
+    res.json(body);
+  };
+  router.post('/hooks/:platform/:bot', raw, handle);
+  router.get('/hooks/:platform/:bot', handle);
+  return router;
+}
+
+export interface EgressOptions {
+  store: GatewayStore;
+  send: (event: CloudEvent) => Promise<void>;
+  channels: ChannelSecrets;
+  env: Readonly<Record<string, string | undefined>>;
+  /** `source` of the outcome events. */
+  source: string;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Bot replies for chat platforms: delivered through the platform's API with the reply handle kept at
+ * ingress, once per reply whatever the broker's redeliveries, then a `reply.delivered` or `reply.failed`
+ * event. A failure that may pass (network, 429, 5xx, after the adapter's own retries) is thrown, so
+ * the broker retries with its backoff and finally dead-letters it.
+ */
+export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise<'delivered' | 'ignored'> {
+  const bases = apiBasesFromEnv(o.env);
+  const limiter = new RateLimiter();
+  return async (event) => {
+    const platform = String(event.chatplatform ?? '');
+    const bot = String(event.chatbot ?? '');
+    if (event.type !== REPLY_SEND || !isChatPlatform(platform) || !bot) return 'ignored';
+    const data = (event.data ?? {}) as { text?: unknown; inReplyTo?: unknown };
+    if (typeof data.text !== 'string' || data.text === '') return 'ignored';
+    const secrets = o.channels(bot, platform);
+    if (!secrets) {
+      o.log('reply for a channel not configured here', { platform, bot, id: event.id });
+      return 'ignored';
+    }
+    const doneKey = `r:${event.source}:${event.id}`;
+    if ((await o.store.get(doneKey)) !== undefined) return 'delivered';
+    const hKey = typeof data.inReplyTo === 'string' ? handleKey(platform, bot, data.inReplyTo) : undefined;
+    const stored = hKey ? await o.store.get(hKey) : undefined;
+    const handle = stored ? (JSON.parse(stored) as ReplyHandle) : undefined;
+    const outcome = await CHAT_ADAPTERS[platform as ChatPlatform].deliverReply(event, handle, secrets, {
+      apiBase: bases[platform],
+      fetch,
+      now: Date.now,
+      limiter,
+      onRetry: (info) => o.log('platform retry', { platform, bot, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
+    });
+    if (hKey && outcome.handle !== undefined) {
+      await o.store.delete(hKey);
+      if (outcome.handle) await o.store.claim(hKey, JSON.stringify(outcome.handle), Math.max(1000, outcome.handle.expiresAt - Date.now() + 60_000));
+    }
+    if (!outcome.ok && outcome.retryable) {
+      o.log('reply not delivered yet', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });
+      throw new Error(`${platform} did not take the reply yet: ${outcome.reason}`);
+    }
+    if (outcome.ok) await o.store.claim(doneKey, '1', 24 * 3600_000);
+    await o.send(replyOutcomeEvent(event, outcome, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
+    if (!outcome.ok) o.log('reply failed', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });
+    return 'delivered';
+  };
+}
+
+function problem(res: express.Response, status: number, code: string, detail: string, headers: Record<string, string> = {}): void {
+  res.status(status).set(headers).type('application/problem+json').send(JSON.stringify({ type: `urn:knbot:problem:${code}`, title: code.replace(/_/g, ' '), status, detail }));
+}
