@@ -29,6 +29,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./serve.ts')).serveCommand(rest);
       case 'dev':
         return await (await import('./dev.ts')).devCommand(rest);
+      case 'gateway':
+        return await (await import('./gateway.ts')).gatewayCommand(rest);
       case 'broker':
         return await (await import('./broker.ts')).brokerCommand(rest);
       case 'render':

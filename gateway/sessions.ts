@@ -140,11 +140,11 @@ export class ChatSessions {
     if (kind === 'typing') return this.#appended(sessionId, { type: 'typing', id: inReplyTo, bot, conversation });
     if (kind === 'chunk') return this.#appended(sessionId, { type: 'chunk', id: inReplyTo, text: String(data.text ?? ''), ...(typeof data.index === 'number' ? { index: data.index } : {}) });
     const { inReplyTo: _, conversation: __, ...rest } = data;
-    if (typeof data.error === 'string') {
-      await this.#o.store.delete(turnKey(source, conversation));
-      return this.#appended(sessionId, { type: 'error', code: data.error, message: 'the bot could not answer this message', id: inReplyTo });
-    }
-    const ok = await this.#appended(sessionId, { ...rest, type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
+    const ok =
+      typeof data.error === 'string'
+        ? await this.#appended(sessionId, { type: 'error', code: data.error, message: 'the bot could not answer this message', id: inReplyTo })
+        : await this.#appended(sessionId, { ...rest, type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
+    // The conversation's turn is over only when this answers the message holding it.
     if ((await this.#o.store.get(turnKey(source, conversation))) === inReplyTo) await this.#o.store.delete(turnKey(source, conversation));
     return ok;
   }

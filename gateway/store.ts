@@ -99,7 +99,14 @@ export class MemoryGatewayStore implements GatewayStore {
       s.first += drop;
     }
     s.expires = Math.max(s.expires, this.#now() + this.#limits.sessionTtlMs);
-    for (const listener of s.listeners) listener(seq, body);
+    // A listener that throws must not cost the others the frame, nor the appender its seq.
+    for (const listener of s.listeners) {
+      try {
+        listener(seq, body);
+      } catch (err) {
+        process.emitWarning(`a session listener failed: ${(err as Error).message}`, 'KnbotGatewayWarning');
+      }
+    }
     return Promise.resolve(seq);
   }
 
@@ -109,7 +116,7 @@ export class MemoryGatewayStore implements GatewayStore {
     const from = Math.max(afterSeq + 1, s.first);
     const frames: [number, string][] = [];
     for (let seq = from; seq <= s.seq; seq++) frames.push([seq, s.frames[seq - s.first]!]);
-    return { frames, lastSeq: s.seq, complete: afterSeq + 1 >= s.first || afterSeq >= s.seq };
+    return { frames, lastSeq: s.seq, complete: Math.max(afterSeq, 0) + 1 >= s.first || afterSeq >= s.seq };
   }
 
   subscribe(sessionId: string, listener: (seq: number, body: string) => void): () => void {
