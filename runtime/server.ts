@@ -354,10 +354,14 @@ export class PodServer {
    * carrying `error: 'turn_in_progress'`, not 409: Knative's delivery retries 409 (as 404, 408, 429 and
    * 5xx; so does eventing/broker/delivery.ts), which would make `reject` a slow `queue`. Through the
    * gateway's egress the client sees an error for its message. A message merged by `debounce` or
-   * interrupted gets no reply (202): the turn that took its place answers.
+   * interrupted gets an empty reply saying so (`skipped`, `supersededBy`): a client waiting on its id
+   * learns it is settled, and platform egress sends nothing for an empty text.
    */
   #messageReply(msg: ChatMessage, r: Reply | undefined | TurnSkipped): CloudEvent | undefined {
-    if (r instanceof TurnSkipped) return r.reason === 'turn_in_progress' ? replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source) : undefined;
+    if (r instanceof TurnSkipped) {
+      if (r.reason === 'turn_in_progress') return replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source);
+      return replyEvent(msg, { text: '', skipped: r.reason, ...(r.by === undefined ? {} : { supersededBy: r.by }) }, this.#config.source);
+    }
     return r && replyEvent(msg, r, this.#config.source);
   }
 

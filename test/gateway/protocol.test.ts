@@ -8,6 +8,9 @@ beforeAll(async () => {
   sys = await startChatSystem([
     { name: 'echo', dir: ECHO },
     { name: 'stream', dir: fixture('stream') },
+    { name: 'slow', dir: fixture('slow'), turnPolicy: 'reject' },
+    // bot.yaml: debounce, 300 ms (applied by the bot's runtime).
+    { name: 'turns', dir: fixture('turns') },
   ]);
 }, 60_000);
 afterAll(async () => sys?.stop());
@@ -95,6 +98,36 @@ describe('resume', () => {
     await c.session();
     c.send({ type: 'resume', sessionId: 'no-such-session', lastSeq: 3 });
     expect(await c.next((f) => f.type === 'error', 'error')).toMatchObject({ code: 'unknown_session' });
+    c.close();
+  });
+});
+
+describe('turn policies', () => {
+  it('reject: a message while the conversation has a turn running is refused at the gateway', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'rj-1', bot: 'slow', conversation: 'rj', text: '600' });
+    await c.next((f) => f.type === 'ack' && f.id === 'rj-1', 'the first ack');
+    c.send({ type: 'message', id: 'rj-2', bot: 'slow', conversation: 'rj', text: '10' });
+    expect(await c.next((f) => f.type === 'error' && f.id === 'rj-2', 'the refusal')).toMatchObject({ code: 'turn_in_progress' });
+    // Another conversation is not held up.
+    c.send({ type: 'message', id: 'rj-3', bot: 'slow', conversation: 'other', text: '10' });
+    expect((await c.next((f) => f.type === 'reply' && f.id === 'rj-3', 'the other reply')).text).toBe('slept 10');
+    await c.next((f) => f.type === 'reply' && f.id === 'rj-1', 'the first reply');
+    // The turn is over: the same conversation takes a message again, and the refused id may be sent again.
+    c.send({ type: 'message', id: 'rj-2', bot: 'slow', conversation: 'rj', text: '10' });
+    expect((await c.next((f) => f.type === 'reply' && f.id === 'rj-2', 'the retried reply')).text).toBe('slept 10');
+    c.close();
+  });
+
+  it('debounce: a burst is answered once, the earlier messages settled with the id that replaced them', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'db-1', bot: 'turns', conversation: 'db', text: '0 one' });
+    c.send({ type: 'message', id: 'db-2', bot: 'turns', conversation: 'db', text: '0 two' });
+    const last = await c.next((f) => f.type === 'reply' && f.id === 'db-2', 'the merged reply');
+    expect(last.text).toBe('got 0 one\n0 two');
+    expect(await c.next((f) => f.type === 'reply' && f.id === 'db-1', 'the settled one')).toMatchObject({ text: '', skipped: 'merged', supersededBy: 'db-2' });
     c.close();
   });
 });

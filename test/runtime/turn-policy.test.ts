@@ -135,13 +135,14 @@ describe('turn policy debounce', () => {
     expect(rc).toMatchObject({ text: 'got first\nsecond\nthird', inReplyTo: 'c' });
   });
 
-  it('answers an earlier CloudEvent 202 and the last with the merged reply', async () => {
+  it('answers an earlier CloudEvent with an empty reply naming the one that replaced it, and the last with the merged reply', async () => {
     const a = event(pod, 'e1', 'c2', 'x');
     await working(pod, 1);
     const b = event(pod, 'e2', 'c2', 'y');
     const [ra, rb] = await Promise.all([a, b]);
-    expect(ra.status).toBe(202);
-    expect(await ra.text()).toBe('');
+    expect(ra.status).toBe(200);
+    expect(ra.headers.get('ce-type')).toBe('dev.knbot.chat.reply.send');
+    expect(await ra.json()).toMatchObject({ text: '', skipped: 'merged', supersededBy: 'e2', inReplyTo: 'e1' });
     expect(rb.status).toBe(200);
     expect(await rb.json()).toMatchObject({ text: 'got x\ny', inReplyTo: 'e2' });
   });
