@@ -19,6 +19,27 @@ export interface ServiceClient {
 
 const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
+type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
+
+/**
+ * `kc` with one HTTP connection pool for every client made from it (API clients, watches). client-node
+ * 2.0 makes a new undici Agent per request (KubeConfig.applySecurityAuthentication): each request
+ * opens its own TLS connection, with the CA, client certificate and key parsed into a new secure
+ * context, and the idle connection lingers until its keep-alive runs out. Over thousands of requests
+ * that is most of a controller's native memory; one Agent keeps a few connections and reuses them.
+ * Credentials are still applied per request (tokens are headers, read afresh as before).
+ */
+export function withSharedAgent(kc: KubeConfig): KubeConfig {
+  let agent: ReturnType<RequestContext['getDispatcher']>;
+  const shared = Object.create(kc) as KubeConfig;
+  shared.applySecurityAuthentication = async (context: RequestContext) => {
+    await kc.applySecurityAuthentication(context);
+    agent ??= context.getDispatcher();
+    if (agent) context.setDispatcher(agent);
+  };
+  return shared;
+}
+
 function notFound(e: unknown): boolean {
   return (e as { code?: number }).code === 404;
 }
