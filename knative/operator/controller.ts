@@ -1,11 +1,14 @@
-import { CustomObjectsApi, type Informer, type KubeConfig, type KubernetesObject, type ObjectCache, PatchStrategy, makeInformer, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { EventBindingResource, EventResource } from '../../eventing/model/types.ts';
+import { withSharedAgent } from '../kube.ts';
 import { serviceState } from '../status.ts';
 import { validateService } from '../validate.ts';
 import { type Condition, setCondition, summarize } from './conditions.ts';
 import { type EventRecorder, kubeEventRecorder } from './events.ts';
+import { type Cached, type Obj, informer, trim } from './informers.ts';
+import { PENDING_MS, PendingWrites } from './pending-writes.ts';
 import { type BotResource, makeService, makeTriggers } from './resources.ts';
-import { WorkQueue, runWorkers } from './work-queue.ts';
+import { type ReconcileResult, WorkQueue, runWorkers } from './work-queue.ts';
 import { selects } from '../../eventing/model/selector.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { createHash } from 'node:crypto';
@@ -14,6 +17,7 @@ export const OPERATOR_MANAGER = 'knbot-operator';
 const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
 const SERVING = { group: 'serving.knative.dev', version: 'v1', plural: 'services' };
 const EVENTING = { group: 'eventing.knative.dev', version: 'v1', plural: 'triggers' };
+const knbot = (plural: string) => ({ ...KNBOT, plural });
 const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 const RESYNC_MS = 5 * 60_000;
 /** The hash of the object the operator last applied, kept on the child. */
@@ -31,9 +35,6 @@ export interface ControllerOptions {
   functionImage?: string;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
-
-type Obj = KubernetesObject & Record<string, any>;
-type Cached = Informer<Obj> & ObjectCache<Obj>;
 
 const keyOf = (o: KubernetesObject) => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`;
 const split = (key: string) => {
@@ -53,39 +54,35 @@ export class Controller {
   readonly #bindings = new WorkQueue();
   readonly #informers: Record<'bot' | 'event' | 'binding' | 'service' | 'trigger', Cached>;
   readonly #events: EventRecorder;
+  /** Status writes the informers have not delivered yet. */
+  readonly #pending = new PendingWrites();
   #running: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(kc: KubeConfig, options: ControllerOptions = {}) {
+  constructor(config: KubeConfig, options: ControllerOptions = {}) {
+    const kc = withSharedAgent(config);
     this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#options = options;
     this.#events = kubeEventRecorder(kc, OPERATOR_MANAGER, options.log);
-    const list = (g: { group: string; version: string }, plural: string, labelSelector?: string) => () =>
-      this.#api.listClusterCustomObject({ ...g, plural, ...(labelSelector ? { labelSelector } : {}) }) as never;
-    const inf = (path: string, listFn: () => never, selector?: string) => makeInformer<Obj>(kc, path, listFn, selector) as Cached;
-    const managed = 'app.kubernetes.io/managed-by=knbot';
     this.#informers = {
-      bot: inf('/apis/knbot.dev/v1alpha1/bots', list(KNBOT, 'bots')),
-      event: inf('/apis/knbot.dev/v1alpha1/events', list(KNBOT, 'events')),
-      binding: inf('/apis/knbot.dev/v1alpha1/eventbindings', list(KNBOT, 'eventbindings')),
-      service: inf('/apis/serving.knative.dev/v1/services', list(SERVING, 'services', managed), managed),
-      trigger: inf('/apis/eventing.knative.dev/v1/triggers', list(EVENTING, 'triggers', 'knbot.dev/binding'), 'knbot.dev/binding'),
+      bot: informer(kc, this.#api, knbot('bots')),
+      event: informer(kc, this.#api, knbot('events')),
+      binding: informer(kc, this.#api, knbot('eventbindings')),
+      service: informer(kc, this.#api, SERVING, 'app.kubernetes.io/managed-by=knbot'),
+      trigger: informer(kc, this.#api, EVENTING, 'knbot.dev/binding'),
     };
-    // Changes that come in bursts (Events applied together) are gathered: the binding is looked at
-    // once, a moment later, instead of once per change.
+    // Changes that come in bursts (a binding applied with its Events) are gathered: the binding is
+    // looked at once, a moment later, instead of once per change.
     const GATHER_MS = 200;
     const bindingsOf = (bot: Obj) => {
       for (const b of this.#informers.binding.list(bot.metadata?.namespace)) if (b.spec?.botRef?.name === bot.metadata?.name) this.#bindings.addAfter(keyOf(b), GATHER_MS);
     };
     const owner = (o: Obj, kind: string) => o.metadata?.ownerReferences?.find((r: { kind: string; controller?: boolean }) => r.kind === kind && r.controller);
     const on = (name: keyof Controller['informers'], handler: (o: Obj) => void) => {
-      // The cache keeps the objects it hands over: dropping managedFields (a third to a half of an
-      // applied object, and never read here) keeps the operator's memory to what it uses.
-      const trimmed = (o: Obj) => {
-        if (o.metadata?.managedFields) delete o.metadata.managedFields;
-        handler(o);
-      };
+      // The cache keeps the objects it hands over, watched ones included: trimmed, they hold only
+      // what the reconcilers read.
+      const trimmed = (o: Obj) => handler(trim(o));
       for (const verb of ['add', 'update', 'delete'] as const) this.#informers[name].on(verb, trimmed);
       this.#informers[name].on('error', (err) => this.#restart(name, err));
     };
@@ -101,7 +98,7 @@ export class Controller {
         if ((selector && selects(selector, labels)) || (b as Obj).status?.boundEvents?.includes(o.metadata?.name)) this.#bindings.addAfter(keyOf(b), GATHER_MS);
       }
     });
-    on('binding', (o) => this.#bindings.add(keyOf(o)));
+    on('binding', (o) => this.#bindings.addAfter(keyOf(o), GATHER_MS));
     // A child changed or went away (drift): its owner is reconciled, which restores it.
     on('service', (o) => {
       const ref = owner(o, 'Bot');
@@ -161,12 +158,12 @@ export class Controller {
     this.#options.log?.(msg, fields);
   }
 
-  async #reconcileBot(key: string): Promise<void> {
+  async #reconcileBot(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = split(key);
     const bot = this.#informers.bot.get(name, namespace) as unknown as (BotResource & { status?: { conditions?: Condition[] } }) | undefined;
     // Deleted, or being deleted: its Service goes with it (owner reference). Applying the Service again
     // would fight the garbage collector, which deletes it first when the deletion is in the foreground.
-    if (!bot || bot.metadata.deletionTimestamp) return;
+    if (!bot || bot.metadata.deletionTimestamp) return this.#pending.forget(`bots/${key}`);
     const generation = bot.metadata.generation ?? 0;
     const now = new Date();
     let conditions = bot.status?.conditions ?? [];
@@ -212,13 +209,13 @@ export class Controller {
       }
     }
     status.conditions = summarize(conditions, ['ServiceReady', 'RoutesReady'], generation, now);
-    await this.#writeStatus('bots', 'Bot', namespace, name, status);
+    return this.#writeStatus('bots', 'Bot', namespace, name, status);
   }
 
-  async #reconcileBinding(key: string): Promise<void> {
+  async #reconcileBinding(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = split(key);
     const binding = this.#informers.binding.get(name, namespace) as unknown as (EventBindingResource & { metadata: { uid?: string; generation?: number; deletionTimestamp?: string }; status?: { conditions?: Condition[] } }) | undefined;
-    if (!binding || binding.metadata.deletionTimestamp) return; // as for Bots: its Triggers go with it
+    if (!binding || binding.metadata.deletionTimestamp) return this.#pending.forget(`eventbindings/${key}`); // as for Bots
     const generation = binding.metadata.generation ?? 0;
     const now = new Date();
     const found = this.#informers.bot.get(binding.spec.botRef.name, namespace) as unknown as BotResource | undefined;
@@ -251,23 +248,28 @@ export class Controller {
       now,
     );
     const status = { observedGeneration: generation, boundEvents: outcome.boundEvents, triggers: triggers.map((t) => t.metadata.name), conditions: summarize(conditions, ['TriggersReady'], generation, now) };
-    await this.#writeStatus('eventbindings', 'EventBinding', namespace, name, status);
+    return this.#writeStatus('eventbindings', 'EventBinding', namespace, name, status);
   }
 
   /**
    * Writes status computed from the cached object, on condition that the object is still the one
    * cached (its resourceVersion): a status made from a stale copy never lands on a newer spec, nor on
    * an object deleted and made again under the same name. A 409 retries the reconcile (see start).
+   * While the cache has not shown the last write yet, nothing is written: the write's own watch event
+   * brings the key back (a second write would only be refused).
    */
-  async #writeStatus(plural: string, kind: string, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  async #writeStatus(plural: string, kind: string, namespace: string, name: string, status: Record<string, unknown>): Promise<ReconcileResult | void> {
     const informer = plural === 'bots' ? this.#informers.bot : this.#informers.binding;
     const cached = informer.get(name, namespace);
     if (isDeepStrictEqual(cached?.status, status)) return;
-    const metadata = { name, namespace, resourceVersion: cached?.metadata?.resourceVersion };
+    const key = `${plural}/${namespace}/${name}`;
+    const resourceVersion = cached?.metadata?.resourceVersion;
+    if (this.#pending.awaiting(key, resourceVersion)) return { requeueAfterMs: PENDING_MS };
     await this.#api.patchNamespacedCustomObjectStatus(
-      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata, status }, fieldManager: OPERATOR_MANAGER, force: true },
+      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace, resourceVersion }, status }, fieldManager: OPERATOR_MANAGER, force: true },
       apply,
     );
+    this.#pending.wrote(key, resourceVersion);
   }
 }
 

@@ -70,7 +70,8 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
 
   it('retries a status write the API server refuses with 409 Conflict, and converges', async () => {
     await create('bots', { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', metadata: { name: 'racy' }, spec: { image: 'registry.local/racy:1' } });
-    await waitFor(async () => readyOf(await get({ ...KNBOT, plural: 'bots' }, 'racy'))?.reason === 'Deploying', 'the Bot to report Deploying');
+    // Reported, and seen by the operator's own cache (it holds back while its last write is unseen).
+    await waitFor(() => readyOf(controller.informers.bot.get('racy', ns))?.reason === 'Deploying', 'the Bot to report Deploying');
     const conflicts = () => requestCount(server, { resource: 'bots', subresource: 'status', code: '409' });
     const before = await conflicts();
 
