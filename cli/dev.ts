@@ -34,7 +34,7 @@ export async function devCommand(argv: string[]): Promise<void> {
   const host = flags.get('host');
   const stateDir = resolve(typeof flags.get('state-dir') === 'string' ? (flags.get('state-dir') as string) : join(root, '.knbot'));
   const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
-  const host_ = new DevHost({ root, knbotRoot: KNBOT_ROOT, port, ...(typeof host === 'string' ? { host } : {}), stateDir, watch: !flags.has('no-watch'), log });
+  const host_ = new DevHost({ root, knbotRoot: KNBOT_ROOT, port, ...(typeof host === 'string' ? { host } : {}), stateDir, watch: !flags.has('no-watch'), log, botOutput: (chunk) => process.stdout.write(chunk) });
   let urls;
   try {
     urls = await host_.start();

@@ -28,6 +28,8 @@ export interface DevHostOptions {
   /** Roll a bot's instances when its files change. */
   watch?: boolean;
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Where the bots' own output (their JSON log lines) goes; default: dropped. */
+  botOutput?: (chunk: Buffer) => void;
 }
 
 const NAMESPACE = 'default';
@@ -51,6 +53,8 @@ export class DevHost {
   readonly #timeline = new Timeline(600);
   #tick: NodeJS.Timeout | undefined;
   #watchers: FSWatcher[] = [];
+  /** Broker route id → the bot whose binding made it (the dashboard groups deliveries by bot). */
+  #routeBots: Record<string, string> = {};
   #urls = { url: '', brokerUrl: '', activatorUrl: '', egressUrl: '' };
 
   constructor(options: DevHostOptions) {
@@ -92,9 +96,10 @@ export class DevHost {
     this.#urls.activatorUrl = `http://127.0.0.1:${(this.#activator.address() as { port: number }).port}`;
 
     for (const bot of this.#project.bots) {
+      // At info a pod logs only `listening`, `ready` and `draining`; its `ready` line wakes the instance's readiness probe.
       const scaler = new BotScaler(bot, {
         root: this.#o.knbotRoot,
-        env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'warn' },
+        env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'info' },
         maxInstances: overrides.maxInstances,
         onColdStart: (name, ms) => this.#metrics.coldStart(name, ms),
         log: this.#o.log,
@@ -149,6 +154,7 @@ export class DevHost {
       return d.uri && /^https?:\/\//.test(d.uri) ? d.uri : undefined;
     };
     const routes = brokerRoutes(triggers, this.#project.events, resolve).map((r) => (r.delivery ? r : { ...r, delivery: BROKER_DEFAULT_DELIVERY }));
+    this.#routeBots = Object.fromEntries(triggers.flatMap((t) => (t.metadata.labels['knbot.dev/bot'] ? [[`${t.metadata.namespace}/${t.metadata.name}`, t.metadata.labels['knbot.dev/bot']]] : [])));
     routes.push({ id: 'gateway-egress', url: this.#urls.egressUrl, ordered: true, delivery: BROKER_DEFAULT_DELIVERY, filters: [{ any: EGRESS_TYPES.map((type) => ({ exact: { type } })) }] });
     return routes;
   }
@@ -196,6 +202,7 @@ export class DevHost {
       bots: [...this.#scalers.values()].map((s) => ({ ...s.snapshot(), coldStarts: this.#metrics.coldStarts(s.name) })),
       timeline: this.#timeline.samples(),
       deliveries: this.#metrics.deliveries(),
+      routes: this.#routeBots,
       pending: this.#broker.pending(),
       deadLetters: this.#broker.dead(),
       sockets: this.#gateway.sockets,

@@ -16,6 +16,8 @@ export interface InstanceOptions {
   env: Record<string, string>;
   /** How often readiness is asked while starting (Knative's queue-proxy polls every 50 ms). */
   probeMs?: number;
+  /** Where the instance's output goes as it comes (its JSON log lines carry the bot's name). */
+  onOutput?: (chunk: Buffer) => void;
 }
 
 /**
@@ -34,6 +36,8 @@ export class Instance {
   idleSince = performance.now();
   /** ms from spawn to ready. */
   coldStartMs: number | undefined;
+  /** The host stopped it (drain or kill): its exit is no crash. */
+  stopRequested = false;
   readonly #o: InstanceOptions;
   #child: ChildProcess | undefined;
   #output = '';
@@ -76,14 +80,24 @@ export class Instance {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;
-    // The pod logs `ready` the moment its init finished: probe then rather than at the next tick.
+    // The pod logs `ready` the moment its init finished (at info, the level the host gives it): probe then
+    // rather than at the next poll. Only a hint: the probe decides, and without the line polling finds it.
+    let readyLogged = false;
     let wake: (() => void) | undefined;
+    let partial = '';
     const keep = (d: Buffer) => {
-      const text = d.toString('utf8');
-      this.#output = (this.#output + text).slice(-4000);
-      if (text.includes('"msg":"ready"')) wake?.();
+      this.#output = (this.#output + d.toString('utf8')).slice(-4000);
+      this.#o.onOutput?.(d);
     };
-    child.stdout!.on('data', keep);
+    child.stdout!.on('data', (d: Buffer) => {
+      keep(d);
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop()!.slice(-200);
+      if (lines.some((l) => l.includes('"msg":"ready"'))) {
+        readyLogged = true;
+        wake?.();
+      }
+    });
     child.stderr!.on('data', keep);
     child.once('exit', (code, sig) => {
       this.state = 'stopped';
@@ -96,7 +110,10 @@ export class Instance {
         this.kill();
         throw new Error('start abandoned');
       }
+      const loggedBefore = readyLogged;
       if (await probe(this.port)) break;
+      // The line came while that probe was on its way: ask again now.
+      if (readyLogged && !loggedBefore) continue;
       await new Promise<void>((r) => {
         const timer = setTimeout(r, probeMs);
         wake = () => {
@@ -114,12 +131,14 @@ export class Instance {
   /** SIGTERM: the instance finishes what it has in flight (DESIGN §4.1) and exits. */
   async drain(): Promise<void> {
     if (this.state === 'stopped') return;
+    this.stopRequested = true;
     this.state = 'draining';
     this.#child?.kill('SIGTERM');
     await this.exited;
   }
 
   kill(): void {
+    this.stopRequested = true;
     if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
   }
 }

@@ -11,6 +11,8 @@ export interface ScalerOptions {
   /** The host's bound on one bot's instances. */
   maxInstances: number;
   onColdStart?: (bot: string, ms: number) => void;
+  /** Each instance's output, as it comes. */
+  onOutput?: (chunk: Buffer) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -166,7 +168,7 @@ export class BotScaler {
 
   #launch(): Instance | undefined {
     if (this.#stopping || performance.now() < this.#retryAt) return undefined;
-    const inst = new Instance({ bot: this.name, dir: this.#bot.dir, revision: this.#revisionName, root: this.#o.root, env: this.#o.env });
+    const inst = new Instance({ bot: this.name, dir: this.#bot.dir, revision: this.#revisionName, root: this.#o.root, env: this.#o.env, ...(this.#o.onOutput ? { onOutput: this.#o.onOutput } : {}) });
     this.#instances.push(inst);
     inst.start(this.#stop.signal).then(
       () => {
@@ -187,7 +189,8 @@ export class BotScaler {
       },
     );
     inst.exited.then(({ code, signal }) => {
-      if (inst.state === 'draining' || this.#stopping || !this.#instances.includes(inst)) return this.#remove(inst);
+      // The exit already made its state `stopped`: whether the host asked for it tells a drain from a crash.
+      if (inst.stopRequested || this.#stopping || !this.#instances.includes(inst)) return this.#remove(inst);
       if (inst.coldStartMs === undefined) return;
       this.#lastError = `instance ${inst.pid} exited (${signal ?? code}) while serving`;
       this.#o.log('instance died', { bot: this.name, pid: inst.pid, code, signal });

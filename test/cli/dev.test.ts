@@ -106,6 +106,21 @@ describe('knbot dev', () => {
     expect(((await incomplete.json()) as { detail: string }).detail).toMatch(/id|source|type/);
   });
 
+  it('backs off a bot that cannot start, and says why', async () => {
+    const msg = encodeBinary({ specversion: '1.0', id: 'br-1', source: '/test', type: 'dev.knbot.chat.message.received', chatbot: 'broken', data: { text: 'hi' } });
+    expect((await fetch(`${dev.url}/v1/events`, { method: 'POST', headers: msg.headers, body: msg.body })).status).toBe(202);
+    const broken = await waitFor(async () => {
+      const b = botOf(await dev.state(), 'broken');
+      return b.lastError ? b : undefined;
+    }, 'the start failure to show', 20_000);
+    expect(broken.lastError).toMatch(/BROKEN_SETTING is not set/);
+    // Attempts wait 0.5 s, 1 s, 2 s, … apart: a few seconds see a handful, not a storm.
+    await new Promise((r) => setTimeout(r, 3000));
+    const attempts = (dev.output().match(/"msg":"instance failed to start","bot":"broken"/g) ?? []).length;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(attempts).toBeLessThanOrEqual(6);
+  }, 30_000);
+
   it('rolls a bot when its file changes, with no failed request', async () => {
     await dev.chat('greet', 'before');
     const file = join(project, 'functions', 'greet', 'index.ts');
