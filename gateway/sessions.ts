@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MESSAGE_RECEIVED, keywordOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
+import { Tracing, failSpan, formatTraceparent } from '../runtime/tracing.ts';
 import type { Principal } from './auth.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import { Connection, type ConnectionLimits, type Transport } from './connection.ts';
@@ -35,6 +36,7 @@ export function wsSource(bot: BotEntry): string {
   return `/ws/${bot.namespace}/${bot.name}`;
 }
 
+const INVALID_TRACE = '00000000000000000000000000000000';
 const messageKey = (source: string, id: string) => `m:${source}:${id}`;
 const turnKey = (source: string, conversation: string) => `t:${source}:${conversation}`;
 
@@ -45,6 +47,7 @@ const turnKey = (source: string, conversation: string) => `t:${source}:${convers
  */
 export class ChatSessions {
   readonly #o: SessionOptions;
+  readonly #tracing = new Tracing({ 'knbot.component': 'gateway' });
 
   constructor(options: SessionOptions) {
     this.#o = options;
@@ -97,9 +100,17 @@ export class ChatSessions {
         throw new FrameError('turn_in_progress', 'the bot is still answering the last message of this conversation', frame.id);
       }
     }
+    // One trace per user turn starts here: the bot's spans (and what it calls) continue it.
+    const span = this.#tracing.start('chat.message', undefined);
+    span.setAttribute('knbot.bot', bot.name);
+    const event = this.#event(bot, principal, frame);
+    const sc = span.spanContext();
+    if (sc.traceId !== INVALID_TRACE) event.traceparent = formatTraceparent(sc);
     try {
-      await this.#o.send(this.#event(bot, principal, frame));
+      await this.#o.send(event);
+      span.end();
     } catch (err) {
+      failSpan(span, err);
       await this.#o.store.delete(key);
       if (bot.turnPolicy === 'reject') await this.#o.store.delete(turn);
       if (err instanceof BrokerUnavailableError) {
