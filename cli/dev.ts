@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, intSetting, parseArgs } from './args.ts';
 import { DevHost } from './dev/host.ts';
+import { FakeLlm } from './fake-llm/server.ts';
 
 const USAGE = `usage: knbot dev [dir] [--port N] [--host ADDR] [--state-dir DIR] [--no-watch]
 
@@ -20,7 +21,9 @@ environment:
   KNBOT_DEV_SCALE_DOWN_DELAY   idle time before an instance stops (e.g. 5s; default: the bot's, else 30s)
   KNBOT_DEV_MAX_INSTANCES      most instances of any one bot (default 4)
   KNBOT_GATEWAY_TOKENS         token=user,... : ask clients for a token
-  KNBOT_GATEWAY_TICKET_SECRET  sign short-lived tickets (POST /v1/tickets)`;
+  KNBOT_GATEWAY_TICKET_SECRET  sign short-lived tickets (POST /v1/tickets)
+  OPENAI_BASE_URL, OPENAI_API_KEY   the bots' language model; with neither set, a fake one (knbot fake-llm)
+                               is started on a free port and the bots get its URL as OPENAI_BASE_URL`;
 
 const KNBOT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,23 +37,31 @@ export async function devCommand(argv: string[]): Promise<void> {
   const host = flags.get('host');
   const stateDir = resolve(typeof flags.get('state-dir') === 'string' ? (flags.get('state-dir') as string) : join(root, '.knbot'));
   const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
-  const host_ = new DevHost({ root, knbotRoot: KNBOT_ROOT, port, ...(typeof host === 'string' ? { host } : {}), stateDir, watch: !flags.has('no-watch'), log, botOutput: (chunk) => process.stdout.write(chunk) });
+  // No model configured: the bots talk to a fake one, so that the LLM bot works with no key.
+  const fakeLlm = process.env.OPENAI_BASE_URL || process.env.OPENAI_API_KEY ? undefined : new FakeLlm();
+  const env = fakeLlm ? { ...process.env, OPENAI_BASE_URL: await fakeLlm.start(0, '127.0.0.1') } : process.env;
+  const host_ = new DevHost({ root, knbotRoot: KNBOT_ROOT, port, ...(typeof host === 'string' ? { host } : {}), stateDir, env, watch: !flags.has('no-watch'), log, botOutput: (chunk) => process.stdout.write(chunk) });
   let urls;
   try {
     urls = await host_.start();
   } catch (err) {
     await host_.close().catch(() => {});
+    await fakeLlm?.close();
     process.stderr.write(`knbot dev: ${(err as Error).message}\n`);
     process.exit(1);
   }
   const bots = host_.project.bots.map((b) => b.name).join(', ');
-  process.stderr.write(`\nknbot dev: ${bots}\n  chat       ${urls.url}/\n  dashboard  ${urls.url}/dashboard\n  events     POST ${urls.url}/v1/events\n  state      ${stateDir}\n\n`);
-  log('dev host ready', { url: urls.url, bots: host_.project.bots.map((b) => b.name), stateDir });
+  const model = fakeLlm ? `  model      ${fakeLlm.url} (fake: set OPENAI_BASE_URL and OPENAI_API_KEY for a real one)\n` : '';
+  process.stderr.write(`\nknbot dev: ${bots}\n  chat       ${urls.url}/\n  dashboard  ${urls.url}/dashboard\n  events     POST ${urls.url}/v1/events\n  state      ${stateDir}\n${model}\n`);
+  log('dev host ready', { url: urls.url, bots: host_.project.bots.map((b) => b.name), stateDir, ...(fakeLlm ? { fakeLlm: fakeLlm.url } : {}) });
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void host_.close().then(() => process.exit(0));
+    void host_
+      .close()
+      .then(() => fakeLlm?.close())
+      .then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -15,6 +15,7 @@ commands:
   traffic <bot>     split traffic for a canary (--tag canary=20) or --promote the latest
   delete <bot>      delete the Service
   operator          reconcile Bot and EventBinding resources into Knative Services and Triggers
+  fake-llm          a deterministic OpenAI-compatible model server (streaming, failures on demand)
   help              this text
   version           knbot's version
 
@@ -42,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
         return await (await import('./deploy.ts')).deployCommand(command, rest);
       case 'operator':
         return await (await import('./operator.ts')).operatorCommand(rest);
+      case 'fake-llm':
+        return await (await import('./fake-llm.ts')).fakeLlmCommand(rest);
       case 'version':
       case '--version':
         console.log(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
