@@ -4,6 +4,7 @@ import { parseTokens } from '../gateway/auth.ts';
 import { Gateway } from '../gateway/server.ts';
 import type { BotEntry } from '../gateway/sessions.ts';
 import type { GatewayStore } from '../gateway/store.ts';
+import { readModelYaml } from '../eventing/model/index.ts';
 import { type BotManifest, parseManifest } from '../knative/manifest.ts';
 import { UsageError, intSetting, parseArgs } from './args.ts';
 import { channelsFromManifests } from './channels.ts';
@@ -21,6 +22,8 @@ Trigger on dev.knbot.chat.reply.send, .reply.chunk and .typing.start delivers bo
   --port N         public port (default $PORT, else 8080); --egress-port N (default 8081)
   --namespace NS   the bots' namespace (default $POD_NAMESPACE, else default)
   --redis URL      share sessions with other replicas through Redis (default $KNBOT_REDIS_URL)
+  --events FILE    Events (YAML) whose canned replies it answers at /v1/replies/<namespace>/<event>,
+                   the subscriber of the Triggers compiled for them
 
 environment:
   KNBOT_GATEWAY_TOKENS         token=user,... accepted as bearer tokens
@@ -37,7 +40,7 @@ function readBot(dir: string): { name: string; manifest: BotManifest } {
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
   if (argv.includes('--help')) return void console.log(USAGE);
-  const { positionals, flags } = parseArgs(argv, ['broker', 'bots', 'port', 'egress-port', 'namespace', 'redis', 'host'], [], USAGE);
+  const { positionals, flags } = parseArgs(argv, ['broker', 'bots', 'port', 'egress-port', 'namespace', 'redis', 'host', 'events'], [], USAGE);
   const env = process.env;
   const broker = (flags.get('broker') as string | undefined) ?? env.K_SINK;
   if (!broker || !URL.canParse(broker)) throw new UsageError('--broker URL (or K_SINK) is required: where messages go', USAGE);
@@ -57,6 +60,13 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   const host = (flags.get('host') as string | undefined) ?? '0.0.0.0';
   const redisUrl = (flags.get('redis') as string | undefined) ?? env.KNBOT_REDIS_URL;
   const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
+  const eventsFile = flags.get('events');
+  const canned = new Map<string, { text: string }>();
+  if (typeof eventsFile === 'string') {
+    const docs = readModelYaml(readFileSync(eventsFile, 'utf8'), eventsFile);
+    if (docs.errors.length) throw new UsageError(docs.errors.map((e) => `${e.object}: ${e.field}: ${e.message}`).join('\n'), USAGE);
+    for (const e of docs.events) if (e.spec.reply) canned.set(`${e.metadata.namespace ?? namespace}/${e.metadata.name}`, { text: e.spec.reply.text });
+  }
   let store: GatewayStore | undefined;
   if (redisUrl) {
     const { RedisGatewayStore } = await import('../gateway/redis-store.ts');
@@ -68,6 +78,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     auth: { tokens, ...(ticketSecret ? { ticketSecret } : {}) },
     ...(store ? { store } : {}),
     channels: channelsFromManifests(withManifests, env),
+    cannedReplies: (ns, event) => canned.get(`${ns}/${event}`),
     namespace,
     env,
     log,

@@ -8,6 +8,7 @@ import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
 import { type ChannelSecrets, platformEgress, webhookRoutes } from './hooks.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { type CannedReplies, replyRoutes } from './replies.ts';
 import { type BotEntry, ChatSessions } from './sessions.ts';
 import { GatewayProblem, chatOnce, chatRequest, json, openStream, problemOfFrameError } from './sse.ts';
 import { DEFAULT_LIMITS, type GatewayStore, MemoryGatewayStore } from './store.ts';
@@ -65,6 +66,8 @@ export interface GatewayOptions {
   namespace?: string;
   /** Environment for the platforms' API base URLs (KNBOT_<PLATFORM>_API_URL); default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Canned replies of Events, answered at /v1/replies/<namespace>/<event> (the Triggers' reply router). */
+  cannedReplies?: CannedReplies;
   /** Bot output for chat platforms, instead of the platform adapters (tests, custom egress). */
   platforms?: PlatformEgress;
   /** Extra routes mounted before the gateway's own (webhooks, the dashboard). */
@@ -182,6 +185,7 @@ export class Gateway {
     app.get('/health/readiness', (_req, res) => void res.status(this.#ready ? 200 : 503).type('text/plain').send(this.#ready ? 'ok' : 'not ready'));
     app.get('/health/liveness', (_req, res) => void res.type('text/plain').send('ok'));
     if (this.#o.routes) app.use(this.#o.routes);
+    if (this.#o.cannedReplies) app.use(replyRoutes(this.#o.cannedReplies, this.#limits.maxBodyBytes));
     if (this.#o.channels) {
       app.use(
         webhookRoutes({

@@ -48,6 +48,8 @@ const turnKey = (source: string, conversation: string) => `t:${source}:${convers
 export class ChatSessions {
   readonly #o: SessionOptions;
   readonly #tracing = new Tracing({ 'knbot.component': 'gateway' });
+  /** Messages this replica delivered the reply of, most recent last (`<sessionId> <id>`). */
+  readonly #answered = new Set<string>();
 
   constructor(options: SessionOptions) {
     this.#o = options;
@@ -149,7 +151,12 @@ export class ChatSessions {
     if (!sessionId) return false;
     const conversation = event.subject ?? '';
     if (kind === 'typing') return this.#appended(sessionId, { type: 'typing', id: inReplyTo, bot, conversation });
-    if (kind === 'chunk') return this.#appended(sessionId, { type: 'chunk', id: inReplyTo, text: String(data.text ?? ''), ...(typeof data.index === 'number' ? { index: data.index } : {}) });
+    if (kind === 'chunk') {
+      // A chunk delivered after its reply (a Broker without ordered delivery) would only repeat it.
+      if (this.#answered.has(`${sessionId} ${inReplyTo}`)) return true;
+      return this.#appended(sessionId, { type: 'chunk', id: inReplyTo, text: String(data.text ?? ''), ...(typeof data.index === 'number' ? { index: data.index } : {}) });
+    }
+    this.#remember(`${sessionId} ${inReplyTo}`);
     const { inReplyTo: _, conversation: __, ...rest } = data;
     const ok =
       typeof data.error === 'string'
@@ -158,6 +165,11 @@ export class ChatSessions {
     // The conversation's turn is over only when this answers the message holding it.
     if ((await this.#o.store.get(turnKey(source, conversation))) === inReplyTo) await this.#o.store.delete(turnKey(source, conversation));
     return ok;
+  }
+
+  #remember(key: string): void {
+    this.#answered.add(key);
+    if (this.#answered.size > 10_000) this.#answered.delete(this.#answered.values().next().value!);
   }
 
   async #appended(sessionId: string, frame: Record<string, unknown>): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeBinary } from '../../eventing/codec.ts';
 import { ECHO, fixture, waitFor } from '../pod.ts';
 import { type ChatSystem, type Frame, TestClient, startChatSystem } from './harness.ts';
 
@@ -11,7 +12,7 @@ beforeAll(async () => {
     { name: 'slow', dir: fixture('slow'), turnPolicy: 'reject' },
     // bot.yaml: debounce, 300 ms (applied by the bot's runtime).
     { name: 'turns', dir: fixture('turns') },
-  ]);
+  ], { cannedReplies: (ns, event) => (ns === 'default' && event === 'hello' ? { text: 'Hi there!' } : undefined) });
 }, 60_000);
 afterAll(async () => sys?.stop());
 
@@ -154,6 +155,19 @@ describe('bad input', () => {
     await c.session();
     c.send({ type: 'message', id: 'big', bot: 'echo', conversation: 'c', text: 'x'.repeat(70 * 1024) });
     expect((await c.waitClosed()).code).toBe(1009);
+  });
+});
+
+describe('POST /v1/replies/<namespace>/<event>', () => {
+  it("answers a message with the Event's canned reply event, for the Broker to route back", async () => {
+    const msg = encodeBinary({ specversion: '1.0', id: 'm-9', source: '/slack/T1/A1', type: 'dev.knbot.chat.message.received', subject: 'C1', chatbot: 'faq', chatplatform: 'slack', data: { text: 'hello', conversation: { id: 'C1' } } });
+    const res = await fetch(`${sys.url}/v1/replies/default/hello`, { method: 'POST', headers: msg.headers, body: msg.body });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('ce-type')).toBe('dev.knbot.chat.reply.send');
+    expect(res.headers.get('ce-chatbot')).toBe('faq');
+    expect(res.headers.get('ce-subject')).toBe('C1');
+    expect(await res.json()).toMatchObject({ text: 'Hi there!', inReplyTo: 'm-9' });
+    expect((await fetch(`${sys.url}/v1/replies/default/nope`, { method: 'POST', headers: msg.headers, body: msg.body })).status).toBe(404);
   });
 });
 

@@ -29,3 +29,27 @@ describe('the operator\'s deployment manifests', () => {
     expect(allows('', 'secrets', 'get')).toBe(false);
   });
 });
+
+describe("the gateway's deployment manifests", () => {
+  const gateway = loadAll(readFileSync(join(ROOT, 'knative/deploy/gateway.yaml'), 'utf8')) as Record<string, any>[];
+  const trigger = gateway.find((d) => d.kind === 'Trigger')!;
+
+  it('run knbot gateway as non-root on a read-only root, never scaled to zero', () => {
+    const deployment = gateway.find((d) => d.kind === 'Deployment')!;
+    expect(deployment.spec.replicas).toBeGreaterThanOrEqual(1);
+    const container = deployment.spec.template.spec.containers[0];
+    expect(container.command.slice(0, 3)).toEqual(['node', '/app/cli/knbot.js', 'gateway']);
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  it('subscribe the egress port to exactly the bot output types', async () => {
+    const { EGRESS_TYPES } = await import('../../gateway/egress.ts');
+    const { compileFilters } = await import('../../eventing/filters/index.ts');
+    const matches = compileFilters(trigger.spec.filters);
+    for (const type of EGRESS_TYPES) expect(matches({ specversion: '1.0', id: '1', source: '/x', type })).toBe(true);
+    expect(matches({ specversion: '1.0', id: '1', source: '/x', type: 'dev.knbot.chat.message.received' })).toBe(false);
+    const egress = gateway.find((d) => d.kind === 'Service' && d.metadata.name === trigger.spec.subscriber.ref.name)!;
+    expect(egress.spec.ports[0].targetPort).toBe('egress');
+  });
+});
