@@ -169,14 +169,15 @@ export class WsEndpoint {
         if (err instanceof AuthError) return void client.ws.close(1008, `unauthorized: ${err.message}`.slice(0, 120));
         throw err;
       }
+      // The frame after `auth` counts as the first: it may be a `resume`.
       client.first = true;
-      if (frame.type === 'auth') return this.#begin(client, new URLSearchParams());
+      return this.#begin(client, new URLSearchParams());
     }
     const conn = client.conn!;
     try {
       switch (frame.type) {
         case 'auth':
-          return;
+          return; // Already authenticated.
         case 'resume':
           if (!first && conn.lastSeq > 0) throw new FrameError('invalid_frame', 'resume must be the first frame on a socket');
           return await this.#o.sessions.resume(conn, frame.sessionId, frame.lastSeq);
