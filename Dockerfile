@@ -22,8 +22,10 @@ COPY package.json ./
 COPY cli ./cli
 COPY eventing ./eventing
 COPY runtime ./runtime
-# knative/: the operator (knbot operator) runs from the same image.
+# knative/ and gateway/: the operator (knbot operator) and the gateway (knbot gateway) run from the
+# same image.
 COPY knative ./knative
+COPY gateway ./gateway
 COPY functions/${BOT} ./functions/${BOT}
 # A numeric non-root user: Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
