@@ -38,6 +38,7 @@ const PACKAGE_ENTRIES: Record<string, string> = {
   knbot: '../runtime/index.ts',
   'knbot/runtime': '../runtime/index.ts',
   'knbot/eventing': '../eventing/index.ts',
+  'knbot/llm': '../runtime/llm/index.ts',
 };
 let hooked = false;
 

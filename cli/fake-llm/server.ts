@@ -38,6 +38,9 @@ export interface FakeLlmOptions {
 /** What the fake saw of one chat-completions request (never the prompt). */
 export interface FakeRequest {
   n: number;
+  /** When it arrived, and when its answer ended or its client left (Date.now()). */
+  at: number;
+  endedAt: number | undefined;
   model: string | undefined;
   stream: boolean;
   includeUsage: boolean;
@@ -71,6 +74,8 @@ export class FakeLlm {
   readonly #queue: Queued[] = [];
   readonly requests: FakeRequest[] = [];
   #url = '';
+  #open = 0;
+  #maxOpen = 0;
 
   constructor(options: FakeLlmOptions = {}) {
     this.#o = {
@@ -85,6 +90,11 @@ export class FakeLlm {
   /** The API root to give clients as `OPENAI_BASE_URL` (`http://host:port/v1`). */
   get url(): string {
     return this.#url;
+  }
+
+  /** Chat requests being answered now, and the most there were at once. */
+  get inFlight(): { now: number; max: number } {
+    return { now: this.#open, max: this.#maxOpen };
   }
 
   get tokenLatencyMs(): number {
@@ -154,6 +164,7 @@ export class FakeLlm {
     if (path === '/_fake/requests' && req.method === 'GET') return json(res, 200, this.requests);
     if (path === '/_fake/requests' && req.method === 'DELETE') {
       this.requests.length = 0;
+      this.#maxOpen = this.#open;
       return json(res, 200, {});
     }
     if (path === '/_fake/config' && req.method === 'POST') {
@@ -184,6 +195,8 @@ export class FakeLlm {
   async #chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const record: FakeRequest = {
       n: this.requests.length + 1,
+      at: Date.now(),
+      endedAt: undefined,
       model: undefined,
       stream: false,
       includeUsage: false,
@@ -196,8 +209,11 @@ export class FakeLlm {
       piecesSent: 0,
     };
     this.requests.push(record);
+    this.#maxOpen = Math.max(this.#maxOpen, ++this.#open);
     let gone = false;
     res.on('close', () => {
+      this.#open--;
+      record.endedAt = Date.now();
       if (!res.writableFinished) {
         gone = true;
         if (record.outcome === 'open') record.outcome = 'gone';
