@@ -5,11 +5,10 @@
 // the operator's peak RSS.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { type RequestOptions, request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { installCrds, operatorCrdFiles, startApiServer } from '../test/apiserver.ts';
+import { installCrds, operatorCrdFiles, requestCount, startApiServer } from '../test/apiserver.ts';
 import { sharedDir } from '../test/shared.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -25,32 +24,15 @@ await installCrds(kc, operatorCrdFiles(shared));
 const api = kc.makeApiClient(CustomObjectsApi);
 const KNBOT = { group: 'knbot.dev', version: 'v1alpha1' };
 
-/** The API server's request counters, by verb, for one resource. */
-async function writes(resource: string): Promise<number> {
-  let n = 0;
-  for (const line of (await metricsText()).split('\n')) {
-    const m = /^apiserver_request_total\{([^}]*)\} (\d+)/.exec(line);
-    if (!m) continue;
-    const labels = m[1]!;
-    if (!labels.includes(`resource="${resource}"`) || !/verb="(POST|PUT|PATCH|DELETE|APPLY)"/.test(labels)) continue;
-    n += Number(m[2]);
-  }
-  return n;
-}
-
-/** The API server's /metrics, with the client certificate of the kubeconfig. */
-async function metricsText(): Promise<string> {
-  const opts: RequestOptions = { method: 'GET' };
-  await kc.applyToHTTPSOptions(opts);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${server.url}/metrics`, opts, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+// The operator's writes, whatever their answer, as the API server counted them: it writes only with
+// server-side apply (children, status) and deletes (stale Triggers); this process creates (POST) and
+// replaces Service status (PUT).
+const RESOURCES = ['services', 'triggers', 'bots', 'eventbindings'] as const;
+const VERBS = /^(APPLY|DELETE)$/;
+async function writes(): Promise<Record<(typeof RESOURCES)[number] | 'conflicts', number>> {
+  const counts = await Promise.all(RESOURCES.map((resource) => requestCount(server, { resource, verb: VERBS })));
+  const conflicts = await requestCount(server, { resource: new RegExp(`^(${RESOURCES.join('|')})$`), verb: VERBS, code: '409' });
+  return { ...(Object.fromEntries(RESOURCES.map((r, i) => [r, counts[i]!])) as Record<(typeof RESOURCES)[number], number>), conflicts };
 }
 
 async function inBatches<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
@@ -60,13 +42,15 @@ async function inBatches<T>(items: T[], n: number, fn: (x: T) => Promise<unknown
   }));
 }
 
-const operator = spawn(join(root, 'node_modules/.bin/node'), [join(root, 'cli/knbot.js'), 'operator', '--no-leader-elect', '--workers', '8'], {
+// Node's flags for the operator process (BENCH_OPERATOR_NODE_FLAGS, space-separated; none by default).
+const nodeFlags = (process.env.BENCH_OPERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const operator = spawn(join(root, 'node_modules/.bin/node'), [...nodeFlags, join(root, 'cli/knbot.js'), 'operator', '--no-leader-elect', '--workers', '8'], {
   env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 try {
   await new Promise((r) => setTimeout(r, 1500));
-  const before = { services: await writes('services'), triggers: await writes('triggers'), bots: await writes('bots'), bindings: await writes('eventbindings') };
+  const before = await writes();
   const t0 = performance.now();
   const bots = Array.from({ length: BOTS }, (_, i) => `bot-${i}`);
   const objects: [string, Record<string, unknown>][] = [];
@@ -78,7 +62,6 @@ try {
     objects.push(['eventbindings', { apiVersion: 'knbot.dev/v1alpha1', kind: 'EventBinding', metadata: { name: b, namespace: ns }, spec: { botRef: { name: b }, eventSelector: { matchLabels: { bot: b } } } }]);
   }
   // Knative's serving controller, played here: every Service the operator makes turns Ready.
-  const readyServices = new Set<string>();
   let stop = false;
   const serving = (async () => {
     while (!stop) {
@@ -86,7 +69,6 @@ try {
       await inBatches(list.items.filter((s) => s.status?.observedGeneration !== s.metadata.generation), 16, async (s) => {
         s.status = { observedGeneration: s.metadata.generation, url: `http://${s.metadata.name}.${ns}.example.com`, latestReadyRevisionName: `${s.metadata.name}-00001`, conditions: ['Ready', 'RoutesReady'].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })) };
         await api.replaceNamespacedCustomObjectStatus({ group: 'serving.knative.dev', version: 'v1', plural: 'services', namespace: ns, name: s.metadata.name, body: s }).catch(() => undefined);
-        readyServices.add(s.metadata.name);
       });
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -105,16 +87,16 @@ try {
   const done = performance.now();
   stop = true;
   await serving;
-  const after = { services: await writes('services'), triggers: await writes('triggers'), bots: await writes('bots'), bindings: await writes('eventbindings') };
+  const after = await writes();
   const procStatus = readFileSync(`/proc/${operator.pid}/status`, 'utf8');
   const rss = Number(/VmHWM:\s+(\d+)/.exec(procStatus)?.[1] ?? 0) / 1024;
   const rssNow = Number(/VmRSS:\s+(\d+)/.exec(procStatus)?.[1] ?? 0) / 1024;
-  // Writes the operator made: everything counted on its resources, minus this process's creates and status writes.
-  const operatorWrites = after.services - before.services - readyServices.size + (after.triggers - before.triggers) + (after.bots - before.bots - BOTS) + (after.bindings - before.bindings - BOTS);
+  const made = Object.fromEntries([...RESOURCES, 'conflicts' as const].map((k) => [k, after[k] - before[k]])) as typeof after;
+  const operatorWrites = RESOURCES.reduce((n, r) => n + made[r], 0);
   const objectsMade = 2 * BOTS; // each Bot (its Service, its status) and each EventBinding (its Trigger, its status)
-  console.log(`operator bench: ${BOTS} Bots, ${BOTS * EVENTS_PER_BOT} Events, ${BOTS} EventBindings, Node ${process.versions.node}`);
+  console.log(`operator bench: ${BOTS} Bots, ${BOTS * EVENTS_PER_BOT} Events, ${BOTS} EventBindings, Node ${process.versions.node}${nodeFlags.length ? `, operator run with node ${nodeFlags.join(' ')}` : ''}`);
   console.log(`applied in ${((applied - t0) / 1000).toFixed(1)} s; every Bot and EventBinding Ready and observed ${((done - t0) / 1000).toFixed(1)} s after the first apply (${settled}/${2 * BOTS})`);
-  console.log(`operator writes: ${operatorWrites} for ${objectsMade} Bots and EventBindings = ${(operatorWrites / objectsMade).toFixed(2)} per object`);
+  console.log(`operator writes: ${operatorWrites} for ${objectsMade} Bots and EventBindings = ${(operatorWrites / objectsMade).toFixed(2)} per object (Services ${made.services}, Triggers ${made.triggers}, Bot status ${made.bots}, EventBinding status ${made.eventbindings}; ${made.conflicts} refused with 409)`);
   console.log(`operator RSS: peak ${rss.toFixed(0)} MB, ${rssNow.toFixed(0)} MB at steady state`);
 } finally {
   operator.kill('SIGTERM');
