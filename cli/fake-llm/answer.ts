@@ -39,7 +39,7 @@ function sentences(text: string): string[] {
   return text
     .replace(/```[\s\S]*?```/g, ' ')
     .replace(/^#+\s.*$/gm, ' ')
-    .replace(/[*_`>|]/g, '')
+    .replace(/[*`>|]/g, '')
     .split(/(?<=[.!?])\s+|\n\s*\n|\n(?=\s*[-\d])/)
     .map((s) => s.replace(/\s+/g, ' ').replace(/^[-\d.)\s]+/, '').trim())
     .filter((s) => s.length > 20);

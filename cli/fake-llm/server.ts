@@ -52,6 +52,8 @@ export interface FakeRequest {
   outcome: 'ok' | 'fault' | 'cut' | 'gone' | 'open' | 'bad_request';
   status: number | undefined;
   piecesSent: number;
+  /** The usage it reported (an answer cut short reports none). */
+  usage: { prompt_tokens: number; completion_tokens: number } | undefined;
 }
 
 interface Queued {
@@ -207,6 +209,7 @@ export class FakeLlm {
       outcome: 'open',
       status: undefined,
       piecesSent: 0,
+      usage: undefined,
     };
     this.requests.push(record);
     this.#maxOpen = Math.max(this.#maxOpen, ++this.#open);
@@ -255,6 +258,7 @@ export class FakeLlm {
       record.status = 200;
       record.piecesSent = sent.length;
       record.outcome = 'ok';
+      record.usage = { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens };
       return json(res, 200, {
         ...base,
         object: 'chat.completion',
@@ -286,7 +290,10 @@ export class FakeLlm {
       record.piecesSent++;
     }
     chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]);
-    if (request.includeUsage) chunk([], { usage });
+    if (request.includeUsage) {
+      chunk([], { usage });
+      record.usage = { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens };
+    }
     record.outcome = 'ok';
     res.end('data: [DONE]\n\n');
   }
