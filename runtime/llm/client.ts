@@ -4,11 +4,13 @@ import type { Logger } from '../log.ts';
 import type { BotMetrics } from '../metrics.ts';
 import { type BreakerState, CircuitBreaker } from './breaker.ts';
 import { type Usage, estimateTokens } from './cost.ts';
-import { LlmError, type LlmErrorCode } from './errors.ts';
+import { LlmError } from './errors.ts';
 import { Semaphore, TokenBucket, aborted, sleep } from './limits.ts';
 import { classifyStatus, retryAfterMs, retryDelayMs } from './retry.ts';
 import { type LlmSettings, resolveLlmSettings } from './settings.ts';
 import { SseParser } from './sse.ts';
+import { LlmStream } from './stream.ts';
+import { AttemptError, type AttemptResult, completion, errorSummary, streamChunk } from './wire.ts';
 import { type CallInfo, type CallSpan, LlmTelemetry } from './telemetry.ts';
 
 /** One message of a conversation with the model (OpenAI's chat-completions roles). */
@@ -50,81 +52,6 @@ export interface ChatResult {
   usage: Usage;
   costUsd: number;
   attempts: number;
-}
-
-/** A failed attempt, and whether another may be made. */
-class AttemptError extends Error {
-  readonly code: LlmErrorCode;
-  readonly retry: boolean;
-  /** Counts against the endpoint's health (network, timeout, 5xx). */
-  readonly breaker: boolean;
-  readonly status: number | undefined;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(code: LlmErrorCode, message: string, o: { retry: boolean; breaker: boolean; status?: number; retryAfterMs?: number; cause?: unknown }) {
-    super(message, o.cause === undefined ? undefined : { cause: o.cause });
-    this.code = code;
-    this.retry = o.retry;
-    this.breaker = o.breaker;
-    this.status = o.status;
-    this.retryAfterMs = o.retryAfterMs;
-  }
-}
-
-interface AttemptResult {
-  text: string;
-  model: string | undefined;
-  id: string | undefined;
-  finishReason: string | undefined;
-  usage: { inputTokens: number; outputTokens: number } | undefined;
-}
-
-/**
- * An answer being streamed: read it with `for await` (each piece of text as the endpoint sends it), or
- * return it from `onMessage` as it is. `result` settles when the stream has been read to its end. It is
- * read once; nothing is sent until it is read.
- */
-export class LlmStream implements AsyncIterable<string> {
-  readonly result: Promise<ChatResult>;
-  readonly #source: AsyncGenerator<string, ChatResult>;
-  #resolve!: (r: ChatResult) => void;
-  #reject!: (e: unknown) => void;
-  #read = false;
-
-  constructor(source: AsyncGenerator<string, ChatResult>) {
-    this.#source = source;
-    this.result = new Promise<ChatResult>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    // Reading the text alone is fine: a failure is thrown to the reader, not left unhandled here.
-    this.result.catch(() => {});
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<string> {
-    if (this.#read) throw new Error('an LlmStream can be read only once');
-    this.#read = true;
-    return this.#drive();
-  }
-
-  /** The whole answer. */
-  async text(): Promise<string> {
-    let text = '';
-    for await (const piece of this) text += piece;
-    return text;
-  }
-
-  async *#drive(): AsyncGenerator<string, void> {
-    try {
-      this.#resolve(yield* this.#source);
-    } catch (err) {
-      this.#reject(err);
-      throw err;
-    } finally {
-      // Closed before its end (the reader broke off): the call was cancelled (settling twice is a no-op).
-      this.#reject(new LlmError('aborted', 'the stream was closed before its end'));
-    }
-  }
 }
 
 export interface LlmDeps {
@@ -391,62 +318,6 @@ export class Llm {
       clearTimeout(timer);
       own.abort();
     }
-  }
-}
-
-/** `choices[0]` of a whole completion. */
-function completion(json: unknown): AttemptResult {
-  const j = json as { id?: unknown; model?: unknown; choices?: { message?: { content?: unknown }; finish_reason?: unknown }[]; usage?: unknown };
-  const choice = Array.isArray(j?.choices) ? j.choices[0] : undefined;
-  if (!choice) throw new AttemptError('bad_response', 'the answer has no choices', { retry: false, breaker: false });
-  const content = choice.message?.content;
-  return {
-    text: typeof content === 'string' ? content : '',
-    model: typeof j.model === 'string' ? j.model : undefined,
-    id: typeof j.id === 'string' ? j.id : undefined,
-    finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined,
-    usage: usageOf(j.usage),
-  };
-}
-
-/** One `chat.completion.chunk`: its text; its id, model, finish reason and usage go into `out`. */
-function streamChunk(data: string, out: AttemptResult): string {
-  let j: { id?: unknown; model?: unknown; choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; usage?: unknown; error?: { message?: unknown; code?: unknown } };
-  try {
-    j = JSON.parse(data);
-  } catch {
-    throw new AttemptError('bad_response', 'a piece of the stream is not JSON', { retry: false, breaker: false });
-  }
-  if (j.error) {
-    // OpenAI reports an error that happens mid-generation as a data line of its own.
-    throw new AttemptError('server_error', `the endpoint reported an error in the stream${errorSummary(data)}`, { retry: true, breaker: false });
-  }
-  if (typeof j.id === 'string') out.id = j.id;
-  if (typeof j.model === 'string') out.model = j.model;
-  const usage = usageOf(j.usage);
-  if (usage) out.usage = usage;
-  const choice = Array.isArray(j.choices) ? j.choices[0] : undefined;
-  if (typeof choice?.finish_reason === 'string') out.finishReason = choice.finish_reason;
-  const content = choice?.delta?.content;
-  return typeof content === 'string' ? content : '';
-}
-
-function usageOf(u: unknown): { inputTokens: number; outputTokens: number } | undefined {
-  const usage = u as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
-  if (typeof usage?.prompt_tokens !== 'number' || typeof usage.completion_tokens !== 'number') return undefined;
-  return { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens };
-}
-
-/** `: <code>: <message>` from an OpenAI error body, short; nothing when it is not one. */
-function errorSummary(body: string): string {
-  try {
-    const e = (JSON.parse(body) as { error?: { code?: unknown; type?: unknown; message?: unknown } }).error;
-    if (!e) return '';
-    const code = typeof e.code === 'string' ? e.code : typeof e.type === 'string' ? e.type : undefined;
-    const message = typeof e.message === 'string' ? e.message.slice(0, 200) : '';
-    return `${code ? ` (${code})` : ''}${message ? `: ${message}` : ''}`;
-  } catch {
-    return '';
   }
 }
 
