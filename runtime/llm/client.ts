@@ -89,6 +89,9 @@ export class Llm {
       onChange: (from, to) => deps.log[to === 'open' ? 'warn' : 'info']('llm circuit', { from, to, endpoint }),
     });
     this.#url = `${settings.baseUrl}/chat/completions`;
+    if (!settings.apiKey && new URL(settings.baseUrl).hostname === 'api.openai.com') {
+      deps.log.warn('llm: no API key for api.openai.com: set OPENAI_API_KEY (or bot.config.llm.apiKey), or OPENAI_BASE_URL for another endpoint');
+    }
   }
 
   /** The settings in use, the key left out. */

@@ -99,6 +99,14 @@ describe('answers', () => {
   });
 });
 
+describe('configuration', () => {
+  it('warns at start-up when it would call OpenAI without a key', () => {
+    expect(client({ env: {} }).lines.join('')).toContain('no API key for api.openai.com');
+    expect(client({ env: { OPENAI_API_KEY: 'sk-x' } }).lines.join('')).not.toContain('no API key');
+    expect(client().lines.join('')).not.toContain('no API key');
+  });
+});
+
 describe('failures', () => {
   it('retries a 429 no sooner than its Retry-After', async () => {
     fake.inject({ status: 429, retryAfter: 1 });
