@@ -172,7 +172,7 @@ describe('failures', () => {
     const took = Date.now() - t0;
     expect(err.code).toBe('timeout');
     expect(took).toBeGreaterThanOrEqual(600);
-    expect(took).toBeLessThan(1500);
+    expect(took).toBeLessThan(2500);
     expect(fake.requests.length).toBeGreaterThanOrEqual(2);
   });
 
@@ -221,7 +221,7 @@ describe('circuit breaker', () => {
     const err = await failure(llm.complete(ask('3')));
     expect(err).toMatchObject({ code: 'circuit_open', attempts: 0 });
     expect(err.retryAfterMs).toBeGreaterThan(50_000);
-    expect(Date.now() - t0).toBeLessThan(50);
+    expect(Date.now() - t0).toBeLessThan(250);
     expect(fake.requests).toHaveLength(2);
   });
 
@@ -304,7 +304,7 @@ describe('cancellation', () => {
     const t0 = Date.now();
     controller.abort();
     expect((await failure(p)).code).toBe('aborted');
-    expect(Date.now() - t0).toBeLessThan(200);
+    expect(Date.now() - t0).toBeLessThan(500);
     expect(fake.requests).toHaveLength(1);
   });
 });
