@@ -113,7 +113,9 @@ export class Dispatcher {
     if (this.#inflight >= MAX_INFLIGHT || !this.#scanStore) return;
     this.#scanStore = false;
     const now = Date.now();
-    for (const d of this.#store.due(now, MAX_INFLIGHT + this.#owned.size)) {
+    // Rows this dispatcher holds (in flight, or ready in memory) are passed over before their body is parsed.
+    const held = (seq: number, route: string) => this.#owned.has(`${seq} ${route}`);
+    for (const d of this.#store.due(now, MAX_INFLIGHT + this.#owned.size, held)) {
       if (this.#inflight >= MAX_INFLIGHT) {
         this.#scanStore = true;
         break;
@@ -201,9 +203,20 @@ export class Dispatcher {
   }
 
   async #settled(d: PendingDelivery, outcome: 'delivered' | 'dead', produced: Parameters<BrokerStore['settle']>[3], report: 'delivered' | 'dead' | 'dead-lettered'): Promise<void> {
-    await this.#store.settle(d.seq, d.route, outcome, produced);
-    // A reply or a dead-letter copy now waits in the store.
-    if (produced) this.#scanStore = true;
+    if (!produced) {
+      await this.#store.settle(d.seq, d.route, outcome);
+      return this.#host.onOutcome?.(d.route, report);
+    }
+    // A reply or a dead-letter copy is handed over in memory as ingress does, claimed at commit so a
+    // scan in between does not take it too; if the sync fails, the store keeps it for a later scan.
+    let reserved: PendingDelivery[] = [];
+    try {
+      const stored = await this.#store.settle(d.seq, d.route, outcome, produced, (committed) => this.reserve((reserved = committed)));
+      this.offer(stored);
+    } catch (err) {
+      this.release(reserved);
+      throw err;
+    }
     this.#host.onOutcome?.(d.route, report);
   }
 }

@@ -107,12 +107,26 @@ export class BrokerStore {
    * Settles a delivery and stores what it produced (a reply to route, or the dead-letter copy) in one
    * commit, so a crash leaves either the old delivery pending or the new ones stored, never neither.
    */
-  settle(seq: number, route: string, outcome: 'delivered' | 'dead', produced?: { event: CloudEvent; deliveries: NewDelivery[] }): Promise<void> {
-    return this.#enqueue((now) => {
-      if (produced) this.#write(produced.event, produced.deliveries, now);
-      if (outcome === 'delivered') this.#delete.run(seq, route);
-      else this.#dead.run(seq, route);
-    });
+  async settle(
+    seq: number,
+    route: string,
+    outcome: 'delivered' | 'dead',
+    produced?: { event: CloudEvent; deliveries: NewDelivery[] },
+    committed?: (stored: PendingDelivery[]) => void,
+  ): Promise<PendingDelivery[]> {
+    let stored: PendingDelivery[] = [];
+    await this.#enqueue(
+      (now) => {
+        if (produced) {
+          const at = this.#write(produced.event, produced.deliveries, now);
+          stored = produced.deliveries.map((d) => ({ seq: at, route: d.route, attempt: 0, partition: d.partition, ordered: d.ordered, event: produced.event }));
+        }
+        if (outcome === 'delivered') this.#delete.run(seq, route);
+        else this.#dead.run(seq, route);
+      },
+      committed && (() => committed(stored)),
+    );
+    return stored;
   }
 
   retryLater(seq: number, route: string, attempt: number, at: number): Promise<void> {
@@ -180,12 +194,16 @@ export class BrokerStore {
     return seq;
   }
 
-  due(now: number, limit: number): PendingDelivery[] {
-    return this.#due.all(now, limit).map((row) => {
+  /** Deliveries due at `now`, oldest first; those `skip` names (already held elsewhere) are not parsed. */
+  due(now: number, limit: number, skip?: (seq: number, route: string) => boolean): PendingDelivery[] {
+    const out: PendingDelivery[] = [];
+    for (const row of this.#due.iterate(now, limit)) {
       const r = row as { seq: number; route: string; attempt: number; partition: string | null; ordered: number; body: string };
+      if (skip?.(r.seq, r.route)) continue;
       const { event } = fromJsonObject(JSON.parse(r.body));
-      return { seq: r.seq, route: r.route, attempt: r.attempt, partition: r.partition, ordered: r.ordered === 1, event: event! };
-    });
+      out.push({ seq: r.seq, route: r.route, attempt: r.attempt, partition: r.partition, ordered: r.ordered === 1, event: event! });
+    }
+    return out;
   }
 
   /**
