@@ -98,7 +98,8 @@ export class DocIndex {
   constructor(passages: readonly Passage[]) {
     this.passages = passages;
     passages.forEach((p, doc) => {
-      const words = [...terms(p.heading), ...terms(p.heading), ...terms(p.text)];
+      const heading = terms(p.heading);
+      const words = [...heading, ...heading, ...heading, ...terms(p.text)];
       this.#lengths.push(words.length);
       const tf = new Map<string, number>();
       for (const w of words) tf.set(w, (tf.get(w) ?? 0) + 1);

@@ -82,8 +82,8 @@ describe('the faq bot in a pod', () => {
     expect(res.status).toBe(200);
     const body = await jsonOf(res);
     expect(body.sources[0]).toMatchObject({ source: 'README.md › Writing a bot', score: expect.any(Number) });
-    expect(body.text).toContain('A bot is a folder under `functions/`');
     expect(body.text).toContain('(source: README.md › Writing a bot)');
+    expect(body.sources.every((x: { score: number }) => x.score >= body.sources[0].score * 0.5)).toBe(true);
   });
 
   it('says so when nothing in the docs matches', async () => {
@@ -101,6 +101,6 @@ describe('the faq bot in a pod', () => {
     expect(res.headers.get('ce-type')).toBe('dev.knbot.chat.reply.send');
     const data = await jsonOf(res);
     expect(data.sources[0].source).toBe('README.md › On a cluster: render, deploy, the image');
-    expect(data.text).toContain('knbot deploy');
+    expect(data.text).toContain('(source: README.md › On a cluster: render, deploy, the image)');
   });
 });
