@@ -26,7 +26,8 @@ COPY runtime ./runtime
 # same image.
 COPY knative ./knative
 COPY gateway ./gateway
-COPY functions/${BOT} ./functions/${BOT}
+# The bot, and the example bots beside it (the llm bot grounds its answers in the faq bot's index).
+COPY functions ./functions
 # A numeric non-root user: Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
 EXPOSE 8080

@@ -13,6 +13,8 @@ export const TYPING_START = 'dev.knbot.chat.typing.start';
 export const STREAM_EXTENSION = 'chatstream';
 /** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */
 export const CARRIED_EXTENSIONS = ['chatbot', 'chatplatform', 'chattenant', 'chatuser', 'partitionkey'] as const;
+/** The distributed tracing extension (W3C Trace Context in CloudEvents). */
+const TRACE_EXTENSIONS = ['traceparent', 'tracestate'] as const;
 
 export interface Conversation {
   id: string;
@@ -46,7 +48,11 @@ export function chatReplyEvent(
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
   };
-  if (inEvent) for (const name of CARRIED_EXTENSIONS) if (inEvent[name] !== undefined) out[name] = inEvent[name];
+  if (inEvent) {
+    for (const name of CARRIED_EXTENSIONS) if (inEvent[name] !== undefined) out[name] = inEvent[name];
+    // The reply belongs to the message's trace: its delivery (egress) shows in the same one.
+    for (const name of TRACE_EXTENSIONS) if (inEvent[name] !== undefined) out[name] = inEvent[name];
+  }
   out.data = { ...reply, conversation: message.conversation, inReplyTo: message.id };
   return out;
 }
