@@ -440,8 +440,12 @@ export class PodServer {
         await sse(res, 'reply', chatAnswer(key, msg, reply));
       } catch (err) {
         failSpan(span, err);
-        this.#log.error('bot failed', { err, path: req.url });
-        await sse(res, 'error', { code: 'bot_error', message: 'the bot failed to handle the message' });
+        // A client that left aborted the turn: nothing failed, and nobody is there to tell.
+        if (res.destroyed) this.#log.info('client left mid-reply', { path: req.url });
+        else {
+          this.#log.error('bot failed', { err, path: req.url });
+          await sse(res, 'error', { code: 'bot_error', message: 'the bot failed to handle the message' });
+        }
       }
       res.end();
     } finally {
