@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REPLY_CHUNK, REPLY_SEND, TYPING_START } from '../eventing/chat.ts';
 import { type CloudEvent, CloudEventError, decodeHttp } from '../eventing/codec.ts';
+import { Tracing, failSpan } from '../runtime/tracing.ts';
 import type { ChatSessions } from './sessions.ts';
 
 /** The event types the gateway's egress Trigger subscribes to. */
@@ -17,6 +18,7 @@ const KIND: Record<string, 'reply' | 'chunk' | 'typing'> = { [REPLY_SEND]: 'repl
  * the platform adapters. A 2xx tells the broker the event is handled; 5xx makes it retry.
  */
 export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress | undefined, log: (msg: string, fields?: Record<string, unknown>) => void) {
+  const tracing = new Tracing({ 'knbot.component': 'gateway' });
   return (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-length': '0' }).end();
     const chunks: Buffer[] = [];
@@ -51,6 +53,20 @@ export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress 
   async function route(event: CloudEvent): Promise<void> {
     const kind = KIND[event.type];
     if (!kind) return;
+    // The turn's trace ends here: the reply (or chunk) reaching its client or platform.
+    const span = tracing.start(`egress ${kind}`, event.traceparent);
+    span.setAttribute('knbot.bot', String(event.chatbot ?? ''));
+    span.setAttribute('knbot.platform', String(event.chatplatform ?? ''));
+    try {
+      await deliver(kind, event);
+      span.end();
+    } catch (err) {
+      failSpan(span, err);
+      throw err;
+    }
+  }
+
+  async function deliver(kind: 'reply' | 'chunk' | 'typing', event: CloudEvent): Promise<void> {
     if (event.chatplatform === 'ws') {
       const delivered = await sessions.egress(kind, event);
       if (!delivered && kind === 'reply') log('reply for no session', { id: event.id, bot: event.chatbot });

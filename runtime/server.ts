@@ -24,7 +24,7 @@ import type { PodMetrics } from './metrics.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
-import { Tracing, failSpan } from './tracing.ts';
+import { Tracing, failSpan, formatTraceparent } from './tracing.ts';
 import { Turns } from './turn.ts';
 import { TurnSkipped } from './turn-policy.ts';
 import { Work } from './work.ts';
@@ -40,6 +40,7 @@ export interface PodDeps {
 const { createServer } = process.getBuiltinModule('node:http');
 
 const SWEEP_MS = 100;
+const INVALID_TRACE = '00000000000000000000000000000000';
 const NO_CONTENT = { 'content-length': '0' };
 
 /** `knbot serve`: the pod's HTTP server (DESIGN §4.1). */
@@ -337,11 +338,11 @@ export class PodServer {
         );
         return andThen(streamed, async (r) => {
           await chunks.flush();
-          return this.#messageReply(msg, r);
+          return this.#messageReply(msg, r, span);
         });
       }
       const reply = this.#turns.message(msg, work, span, event, (m, ctx) => andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r)));
-      return andThen(reply, (r) => this.#messageReply(msg, r));
+      return andThen(reply, (r) => this.#messageReply(msg, r, span));
     }
     if (!bot.onEvent) return undefined;
     const onEvent = bot.onEvent;
@@ -357,12 +358,18 @@ export class PodServer {
    * interrupted gets an empty reply saying so (`skipped`, `supersededBy`): a client waiting on its id
    * learns it is settled, and platform egress sends nothing for an empty text.
    */
-  #messageReply(msg: ChatMessage, r: Reply | undefined | TurnSkipped): CloudEvent | undefined {
+  #messageReply(msg: ChatMessage, r: Reply | undefined | TurnSkipped, span: Span): CloudEvent | undefined {
+    let reply: CloudEvent | undefined;
     if (r instanceof TurnSkipped) {
-      if (r.reason === 'turn_in_progress') return replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source);
-      return replyEvent(msg, { text: '', skipped: r.reason, ...(r.by === undefined ? {} : { supersededBy: r.by }) }, this.#config.source);
-    }
-    return r && replyEvent(msg, r, this.#config.source);
+      reply =
+        r.reason === 'turn_in_progress'
+          ? replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source)
+          : replyEvent(msg, { text: '', skipped: r.reason, ...(r.by === undefined ? {} : { supersededBy: r.by }) }, this.#config.source);
+    } else reply = r && replyEvent(msg, r, this.#config.source);
+    // The reply's trace goes on from the turn that wrote it.
+    const sc = span.spanContext();
+    if (reply && span.isRecording() && sc.traceId !== INVALID_TRACE) reply.traceparent = formatTraceparent(sc);
+    return reply;
   }
 
   /** A chunk stream for a message whose client shows replies as written, when there is a sink to send to. */

@@ -1,45 +1,12 @@
-import { createRequire } from 'node:module';
 import type { Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
+import { formatTraceparent, otel, parseTraceparent, tracerRegistered } from '../eventing/trace-context.ts';
 
 // Traces go through @opentelemetry/api. Until an OpenTelemetry SDK registers a tracer provider, every
 // span the API makes is a no-op, so the API is loaded only when one has (or when a bot asks for
 // ctx.tracer): the pod starts faster, and an incoming trace is still continued to what it emits, by
-// the W3C Trace Context code here.
+// the W3C Trace Context code in eventing/trace-context.ts.
 
-type Api = typeof import('@opentelemetry/api');
-const require = createRequire(import.meta.url);
-let api: Api | undefined;
-
-/** @opentelemetry/api, loaded on first use (synchronously: its CommonJS build). */
-export function otel(): Api {
-  return (api ??= require('@opentelemetry/api') as Api);
-}
-
-/** The key under which @opentelemetry/api 1.x keeps its registered globals. */
-const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
-
-/** True once an SDK has registered a tracer provider. */
-export function tracerRegistered(): boolean {
-  return (globalThis as Record<symbol, { trace?: unknown } | undefined>)[OTEL_GLOBAL]?.trace !== undefined;
-}
-
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-const SAMPLED = 1;
-
-/** Parses a `traceparent` (W3C Trace Context §3.2); undefined for invalid or all-zero ids, version ff. */
-export function parseTraceparent(value: string | undefined): SpanContext | undefined {
-  if (value === undefined) return undefined;
-  const m = TRACEPARENT.exec(value.trim());
-  if (!m || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return undefined;
-  const traceId = m[2]!;
-  const spanId = m[3]!;
-  if (/^0+$/.test(traceId) || /^0+$/.test(spanId)) return undefined;
-  return { traceId, spanId, traceFlags: parseInt(m[4]!, 16) & SAMPLED, isRemote: true };
-}
-
-export function formatTraceparent(sc: SpanContext): string {
-  return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags & SAMPLED ? '01' : '00'}`;
-}
+export { formatTraceparent, otel, parseTraceparent, tracerRegistered };
 
 const INVALID: SpanContext = { traceId: '00000000000000000000000000000000', spanId: '0000000000000000', traceFlags: 0 };
 

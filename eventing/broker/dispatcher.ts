@@ -3,6 +3,8 @@ import type { CloudEvent } from '../cloudevent.ts';
 import { CloudEventError } from '../errors.ts';
 import { decodeHttp, hasCloudEventHeaders } from '../http/decode.ts';
 import { encodeBinary } from '../http/encode.ts';
+import type { Span } from '@opentelemetry/api';
+import { formatTraceparent, otel, parseTraceparent, tracerRegistered } from '../trace-context.ts';
 import { TTL_ATTRIBUTE, backoffMs, classify, deadLetterEvent, type DeliveryPolicy } from './delivery.ts';
 import type { BrokerStore, NewDelivery, PendingDelivery } from './store.ts';
 
@@ -163,9 +165,16 @@ export class Dispatcher {
     if (target.reply && !dls) return this.#cannedReply(d, target.reply);
     const url = dls ? target.deadLetterUrl! : target.url;
     const { [TTL_ATTRIBUTE]: ttl, ...outgoing } = d.event;
+    const span = deliverySpan(d);
+    if (span) outgoing.traceparent = formatTraceparent(span.spanContext());
     // The dead-letter sink gets the message as the broker holds it, TTL included (Knative's behaviour).
     const res = await send(url, dls ? d.event : (outgoing as CloudEvent), target.policy.timeoutMs, !dls);
     const verdict = classify(res.status);
+    if (span) {
+      if (res.status !== undefined) span.setAttribute('http.response.status_code', res.status);
+      if (verdict !== 'success') span.setStatus({ code: 2 });
+      span.end();
+    }
     if (verdict === 'success') {
       if (dls) return this.#settled(d, 'delivered', undefined, 'delivered');
       let reply: CloudEvent[] = [];
@@ -219,6 +228,33 @@ export class Dispatcher {
     }
     this.#host.onOutcome?.(d.route, report);
   }
+}
+
+/**
+ * A span for one delivery attempt (when an OpenTelemetry SDK is registered), child of the event's
+ * `traceparent`; the subscriber gets the span's own, so the trace shows the broker between sender
+ * and subscriber, retries as separate attempts.
+ */
+function deliverySpan(d: PendingDelivery): Span | undefined {
+  if (!tracerRegistered()) return undefined;
+  const { trace, ROOT_CONTEXT } = otel();
+  const parent = typeof d.event.traceparent === 'string' ? parseTraceparent(d.event.traceparent) : undefined;
+  const ctx = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
+  // SpanKind.PRODUCER: the broker hands the event on to a consumer.
+  return trace.getTracer('knbot-broker').startSpan(
+    `deliver ${d.route}`,
+    {
+      kind: 3,
+      attributes: {
+        'messaging.system': 'knative',
+        'messaging.destination.name': d.route,
+        'messaging.message.id': d.event.id,
+        'cloudevents.event_type': d.event.type,
+        'knbot.delivery.attempt': d.attempt + 1,
+      },
+    },
+    ctx,
+  );
 }
 
 function key(d: PendingDelivery): string {

@@ -95,8 +95,17 @@ describe('one trace per user turn', () => {
     const byId = new Map(trace.map((s) => [s.spanId, s]));
     const chain: string[] = [];
     for (let s: SpanLine | undefined = call; s; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined) chain.unshift(`${s.name}/${s.kind}`);
-    // The gateway's span (SERVER), the bot's turn (SERVER), the model call (CLIENT).
-    expect(chain).toEqual(['chat.message/1', 'dev.knbot.chat.message.received/1', 'chat gpt-4o-mini/2']);
+    // The gateway's span (SERVER), the broker's delivery to the bot (PRODUCER), the bot's turn (SERVER),
+    // the model call (CLIENT).
+    expect(chain).toEqual(['chat.message/1', 'deliver default/llm-default/3', 'dev.knbot.chat.message.received/1', 'chat gpt-4o-mini/2']);
+    // And on to the reply reaching its client: the gateway's egress, under the broker's delivery of the
+    // reply,
+    const egress = await waitFor(() => spans().find((s) => s.traceId === call.traceId && s.name === 'egress reply'), 'the egress span');
+    const delivery = spans().find((s) => s.spanId === egress.parentSpanId)!;
+    expect(delivery.name).toBe('deliver gateway-egress');
+    // whose parent is the turn that wrote the reply.
+    const turn = trace.find((s) => s.name === 'dev.knbot.chat.message.received')!;
+    expect(delivery.parentSpanId).toBe(turn.spanId);
     expect(trace.filter((s) => !s.parentSpanId || !byId.has(s.parentSpanId))).toHaveLength(1);
     expect(trace.find((s) => s.name === 'chat.message')!.attributes).toMatchObject({ 'knbot.bot': 'llm' });
     expect(trace.find((s) => s.name === 'dev.knbot.chat.message.received')!.attributes).toMatchObject({ 'knbot.bot': 'llm' });
