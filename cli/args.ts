@@ -46,3 +46,15 @@ export function intSetting(value: string | true | undefined, what: string, min: 
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`, usage);
   return n;
 }
+
+/** On SIGTERM or SIGINT, once: `close`, then exit 0 (the way a long-running command stops). */
+export function exitOnSignals(close: () => Promise<unknown>): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type BrokerRoute, LocalBroker } from '../eventing/broker/index.ts';
 import { validateFilters } from '../eventing/filters/index.ts';
-import { UsageError, intSetting, parseArgs } from './args.ts';
+import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 
 const USAGE = `usage: knbot broker --state-dir DIR --routes FILE [--port N] [--host ADDR] [--max-ttl N]
 
@@ -57,7 +57,5 @@ export async function brokerCommand(argv: string[]): Promise<void> {
   });
   const bound = await broker.start();
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'broker listening', port: bound, pending: broker.pending() })}\n`);
-  const stop = () => void broker.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(() => broker.close());
 }

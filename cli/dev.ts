@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError, intSetting, parseArgs } from './args.ts';
+import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 import { DevHost } from './dev/host.ts';
 import { FakeLlm } from './fake-llm/server.ts';
 
@@ -54,15 +54,5 @@ export async function devCommand(argv: string[]): Promise<void> {
   const model = fakeLlm ? `  model      ${fakeLlm.url} (fake: set OPENAI_BASE_URL and OPENAI_API_KEY for a real one)\n` : '';
   process.stderr.write(`\nknbot dev: ${bots}\n  chat       ${urls.url}/\n  dashboard  ${urls.url}/dashboard\n  events     POST ${urls.url}/v1/events\n  state      ${stateDir}\n${model}\n`);
   log('dev host ready', { url: urls.url, bots: host_.project.bots.map((b) => b.name), stateDir, ...(fakeLlm ? { fakeLlm: fakeLlm.url } : {}) });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void host_
-      .close()
-      .then(() => fakeLlm?.close())
-      .then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(() => host_.close().then(() => fakeLlm?.close()));
 }

@@ -1,4 +1,4 @@
-import { UsageError, intSetting, parseArgs } from './args.ts';
+import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 import { FakeLlm } from './fake-llm/server.ts';
 
 const USAGE = `usage: knbot fake-llm [--port N] [--host ADDR] [--token-latency-ms N] [--first-token-ms N] [--api-key-env NAME]
@@ -61,9 +61,7 @@ export async function fakeLlmCommand(argv: string[]): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'fake llm listening', url, tokenLatencyMs: fake.tokenLatencyMs })}\n`);
-  const stop = () => void fake.close().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(() => fake.close());
 }
 
 function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {

@@ -6,7 +6,7 @@ import type { BotEntry } from '../gateway/sessions.ts';
 import type { GatewayStore } from '../gateway/store.ts';
 import { readModelYaml } from '../eventing/model/index.ts';
 import { type BotManifest, parseManifest } from '../knative/manifest.ts';
-import { UsageError, intSetting, parseArgs } from './args.ts';
+import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 import { channelsFromManifests } from './channels.ts';
 
 const USAGE = `usage: knbot gateway [<bot-dir>...] --broker URL [--bots NAME,...] [--port N] [--egress-port N]
@@ -85,15 +85,5 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   });
   const bound = await gateway.start(port, host, egressPort, host);
   log('gateway listening', { port: bound.port, egressPort: bound.egressPort, bots: bots.map((b) => b.name), store: store ? 'redis' : 'memory' });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void gateway
-      .close()
-      .then(() => store?.close())
-      .then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(() => gateway.close().then(() => store?.close()));
 }

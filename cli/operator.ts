@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Controller } from '../knative/operator/controller.ts';
 import { LeaderElector } from '../knative/operator/leader-election.ts';
-import { UsageError, intSetting, parseArgs } from './args.ts';
+import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 
 const USAGE = `usage: knbot operator [--workers N] [--function-image TEMPLATE] [--no-leader-elect]
                       [--lease-namespace NS] [--lease-duration SECONDS]
@@ -51,10 +51,8 @@ export async function operatorCommand(argv: string[]): Promise<void> {
     elector.start();
     log('waiting for leadership', { lease: `${leaseNamespace}/knbot-operator` });
   }
-  const stop = () => {
+  exitOnSignals(() => {
     elector?.stop();
-    void controller.stop().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+    return controller.stop();
+  });
 }

@@ -6,7 +6,9 @@ import { type BrokerRoute, LocalBroker, brokerRoutes } from '../../eventing/brok
 import { type Destination, compileRouting } from '../../eventing/model/index.ts';
 import { parseTokens } from '../../gateway/auth.ts';
 import { EGRESS_TYPES } from '../../gateway/egress.ts';
+import type { ChannelSecrets } from '../../gateway/hooks.ts';
 import { Gateway } from '../../gateway/server.ts';
+import type { BotEntry } from '../../gateway/sessions.ts';
 import { channelsFromManifests } from '../channels.ts';
 import { DevMetrics } from './metrics.ts';
 import { type DevProject, readProject, scaleOverridesFromEnv } from './project.ts';
@@ -45,6 +47,7 @@ const TICK_MS = 250;
 export class DevHost {
   readonly #o: DevHostOptions;
   #project!: DevProject;
+  #view!: { bots: BotEntry[]; channels: ChannelSecrets };
   #broker!: LocalBroker;
   #gateway!: Gateway;
   #activator!: Server;
@@ -77,6 +80,7 @@ export class DevHost {
     const env = this.#o.env ?? process.env;
     const overrides = scaleOverridesFromEnv(env);
     this.#project = readProject(this.#o.root, overrides);
+    this.#view = this.#viewOf(this.#project);
     if (this.#project.errors.length) throw new Error(`the project's Events and EventBindings have errors:\n${this.#project.errors.map((e) => `  ${e.object}: ${e.field}: ${e.message}`).join('\n')}`);
     if (!this.#project.bots.length) throw new Error(`no bots under ${this.#o.root} (a bot is a folder with bot.yaml and index.ts, under functions/)`);
 
@@ -110,10 +114,10 @@ export class DevHost {
     const tokens = parseTokens(env.KNBOT_GATEWAY_TOKENS);
     this.#gateway = new Gateway({
       brokerUrl: this.#urls.brokerUrl,
-      bots: () => this.#project.bots.map((b) => ({ name: b.name, namespace: NAMESPACE, timeoutSeconds: b.scale.timeoutMs / 1000 })),
+      bots: () => this.#view.bots,
       auth: tokens.size || env.KNBOT_GATEWAY_TICKET_SECRET ? { tokens, ...(env.KNBOT_GATEWAY_TICKET_SECRET ? { ticketSecret: env.KNBOT_GATEWAY_TICKET_SECRET } : {}) } : { open: true },
       routes: this.#routes(),
-      channels: (bot, platform) => this.#channels(bot, platform),
+      channels: (bot, platform) => this.#view.channels(bot, platform),
       namespace: NAMESPACE,
       env,
       log: this.#o.log,
@@ -192,8 +196,12 @@ export class DevHost {
     return router;
   }
 
-  #channels(bot: string, platform: string): Readonly<Record<string, string | undefined>> | undefined {
-    return channelsFromManifests(this.#project.bots, this.#o.env ?? process.env)(bot, platform as never);
+  /** What the gateway asks of the project on every message and webhook, made when the project is read. */
+  #viewOf(project: DevProject): { bots: BotEntry[]; channels: ChannelSecrets } {
+    return {
+      bots: project.bots.map((b) => ({ name: b.name, namespace: NAMESPACE, timeoutSeconds: b.scale.timeoutMs / 1000 })),
+      channels: channelsFromManifests(project.bots, this.#o.env ?? process.env),
+    };
   }
 
   /** What the dashboard shows. */
@@ -244,6 +252,7 @@ export class DevHost {
     const bot = project.bots.find((b) => b.name === name);
     if (!bot) return;
     this.#project = { ...this.#project, bots: this.#project.bots.map((b) => (b.name === name ? bot : b)) };
+    this.#view = this.#viewOf(this.#project);
     this.#o.log('rolling bot', { bot: name });
     await this.#scalers.get(name)?.roll(bot);
   }
