@@ -32,6 +32,10 @@ export interface HookOptions {
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+const PENDING = 'pending';
+const STORED = 'stored';
+/** How long an event may be `pending`: past it, a gateway that died while storing it no longer blocks its retries. */
+const PENDING_TTL_MS = 30_000;
 const handleKey = (platform: string, bot: string, id: string) => `h:${platform}:${bot}:${id}`;
 
 /**
@@ -68,11 +72,20 @@ export function webhookRoutes(o: HookOptions): express.Router {
       o.log('webhook refused', { platform, bot, status: err.status, code: err.code });
       return problem(res, err.status, err.code, err.message, err.headers);
     }
+    // An event id is claimed as `pending` while it is being stored, and marked `stored` only once the
+    // broker has it: a retry that finds it pending (the first attempt still at work, or a gateway that
+    // died meanwhile) is asked to come back rather than acknowledged as a duplicate of nothing.
     const claimed: string[] = [];
     try {
       for (const e of result.events) {
-        if ((await o.store.claim(`d:${e.dedupeKey}`, '1', o.dedupeTtlMs)) !== undefined) continue;
-        claimed.push(`d:${e.dedupeKey}`);
+        const key = `d:${e.dedupeKey}`;
+        const held = await o.store.claim(key, PENDING, PENDING_TTL_MS);
+        if (held === STORED) continue;
+        if (held !== undefined) {
+          await Promise.all(claimed.map((k) => o.store.delete(k).catch(() => {})));
+          return problem(res, 503, 'in_progress', 'this event is being stored: try again shortly', { 'retry-after': '2' });
+        }
+        claimed.push(key);
         if (e.replyHandle && e.normalized) {
           const ttl = Math.max(1000, e.replyHandle.expiresAt - Date.now() + 60_000);
           await o.store.claim(handleKey(platform, bot, e.normalized.id), JSON.stringify(e.replyHandle), ttl);
@@ -86,6 +99,10 @@ export function webhookRoutes(o: HookOptions): express.Router {
       if (!(err instanceof BrokerUnavailableError)) throw err;
       o.log('webhook not stored', { platform, bot, error: err.message });
       return problem(res, 503, 'unavailable', 'the event could not be stored: try again', { 'retry-after': '1' });
+    }
+    for (const key of claimed) {
+      await o.store.delete(key);
+      await o.store.claim(key, STORED, o.dedupeTtlMs);
     }
     const { status, headers, body } = result.response;
     res.status(status).set(headers ?? {});

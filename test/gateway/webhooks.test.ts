@@ -181,3 +181,52 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     expect(verified.text).toContain('3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P');
   });
 });
+
+describe('a platform retry while the first delivery is still being stored', () => {
+  it('is asked to come back (503), not acknowledged as a duplicate, and goes through once the first gave up', async () => {
+    const { createServer } = await import('node:http');
+    const { Gateway } = await import('../../gateway/server.ts');
+    // A broker that holds the first request without answering, then takes everything.
+    let held: import('node:http').ServerResponse | undefined;
+    const received: string[] = [];
+    const broker = createServer((req, res) => {
+      req.resume();
+      if (!held) {
+        held = res;
+        return;
+      }
+      received.push(String(req.headers['ce-type']));
+      res.writeHead(202).end();
+    });
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', () => r()));
+    const gateway = new Gateway({
+      brokerUrl: `http://127.0.0.1:${(broker.address() as { port: number }).port}/`,
+      bots: () => [{ name: 'slowstart', namespace: 'default' }],
+      auth: { open: true },
+      channels: (bot, platform) => (bot === 'slowstart' && platform === 'slack' ? { signingSecret: SECRETS.SLACK_SIGNING_SECRET, botToken: SECRETS.SLACK_BOT_TOKEN } : undefined),
+    });
+    const { port } = await gateway.start(0);
+    try {
+      const body = slackMessage('Ev0100', 'stored once');
+      const hook = () => fetch(`http://127.0.0.1:${port}/hooks/slack/slowstart`, { method: 'POST', headers: slackHeaders(body), body });
+      const first = hook();
+      await waitFor(() => held, 'the broker to hold the first request');
+      const retry = await hook();
+      expect(retry.status).toBe(503);
+      expect(((await retry.json()) as { type: string }).type).toBe('urn:knbot:problem:in_progress');
+      // The first attempt fails (the broker breaks off): nothing was acknowledged, nothing is claimed.
+      held!.socket!.destroy();
+      expect((await first).status).toBe(503);
+      const again = await hook();
+      expect(again.status).toBe(200);
+      expect(received.filter((t) => t === 'dev.knbot.chat.message.received')).toHaveLength(1);
+      // And now it is a duplicate: acknowledged, not stored again.
+      expect((await hook()).status).toBe(200);
+      expect(received.filter((t) => t === 'dev.knbot.chat.message.received')).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      broker.closeAllConnections();
+      await new Promise<void>((r) => broker.close(() => r()));
+    }
+  });
+});
