@@ -30,6 +30,7 @@ export interface GatewayLimits {
   ipBurst: number;
   maxRefusedInRow: number;
   sessionTtlMs: number;
+  /** How long a chat platform's event id is remembered: at least its retry horizon. */
   dedupeTtlMs: number;
   /** How long `POST /v1/chat` waits for the answer. */
   chatTimeoutMs: number;
@@ -104,7 +105,8 @@ export class Gateway {
       send: (event: CloudEvent) => this.#broker.send(event),
       bot: (name) => this.bot(name),
       sessionTtlMs: this.#limits.sessionTtlMs,
-      dedupeTtlMs: this.#limits.dedupeTtlMs,
+      // A client resends within its session's life; past it, the id has nothing left to guard.
+      dedupeTtlMs: this.#limits.sessionTtlMs,
       connection: { maxBufferedBytes: this.#limits.maxBufferedBytes, gapTimeoutMs: 250 },
       log,
     });

@@ -46,9 +46,11 @@ export interface StoreLimits {
   maxFrames: number;
   /** How long a session is kept after its last frame. */
   sessionTtlMs: number;
+  /** Keys the in-memory store holds at most (the oldest go first): memory stays bounded under any load. */
+  maxKeys: number;
 }
 
-export const DEFAULT_LIMITS: StoreLimits = { maxFrames: 2_000, sessionTtlMs: 3_600_000 };
+export const DEFAULT_LIMITS: StoreLimits = { maxFrames: 2_000, sessionTtlMs: 3_600_000, maxKeys: 200_000 };
 
 /** The text sent on the socket: `{"v":1,"seq":N,...body}`. */
 export function frameText(seq: number, body: string): string {
@@ -130,6 +132,7 @@ export class MemoryGatewayStore implements GatewayStore {
     const held = this.#key(key);
     if (held !== undefined) return held;
     this.#keys.set(key, { value, expires: this.#now() + ttlMs });
+    if (this.#keys.size > this.#limits.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
     return undefined;
   }
 
