@@ -6,15 +6,13 @@ import {
   CloudEventError,
   decodeHttp,
   encodeBatch,
-  encodeBinaryText,
   hasCloudEventHeaders,
-  validateCloudEvent,
 } from '../eventing/codec.ts';
 import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.ts';
-import type { Bot, ChatMessage, EmitEvent, Reply } from './bot.ts';
+import type { Bot, ChatMessage } from './bot.ts';
 import { MESSAGE_RECEIVED, STREAM_EXTENSION } from '../eventing/chat.ts';
 import { ChunkStream } from './chunks.ts';
-import { collectReply, conversationKey, isStreamed, messageFromChatRequest, messageFromEvent, replyEvent } from './chat.ts';
+import { collectReply, conversationKey, isStreamed, messageFromChatRequest, messageFromEvent } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import { answerFunc, funcEvent } from './func.ts';
 import type { LoadedModule } from './load.ts';
@@ -23,10 +21,11 @@ import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
-import { completeEvent, sendToSink } from './sink.ts';
-import { Tracing, failSpan, formatTraceparent } from './tracing.ts';
+import { sendToSink } from './sink.ts';
+import { Tracing, failSpan } from './tracing.ts';
 import { Turns } from './turn.ts';
-import { TurnSkipped } from './turn-policy.ts';
+import { eventReply, messageReply } from './replies.ts';
+import { NO_CONTENT, answerOne, chatAnswer, health, isCloudEventsMediaType, sse } from './respond.ts';
 import { Work } from './work.ts';
 
 export interface PodDeps {
@@ -40,8 +39,6 @@ export interface PodDeps {
 const { createServer } = process.getBuiltinModule('node:http');
 
 const SWEEP_MS = 100;
-const INVALID_TRACE = '00000000000000000000000000000000';
-const NO_CONTENT = { 'content-length': '0' };
 
 /** `knbot serve`: the pod's HTTP server (DESIGN §4.1). */
 export class PodServer {
@@ -338,38 +335,16 @@ export class PodServer {
         );
         return andThen(streamed, async (r) => {
           await chunks.flush();
-          return this.#messageReply(msg, r, span);
+          return messageReply(msg, r, span, this.#config.source);
         });
       }
       const reply = this.#turns.message(msg, work, span, event, (m, ctx) => andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r)));
-      return andThen(reply, (r) => this.#messageReply(msg, r, span));
+      return andThen(reply, (r) => messageReply(msg, r, span, this.#config.source));
     }
     if (!bot.onEvent) return undefined;
     const onEvent = bot.onEvent;
     const out = this.#turns.run(event.subject ?? event.source, work, span, event, (ctx) => onEvent.call(bot, event, ctx) as MaybePromise<unknown>);
-    return andThen(out, (o) => this.#eventReply(o, event));
-  }
-
-  /**
-   * The reply event to a chat message. One that `reject` turned away is answered 200 with a reply
-   * carrying `error: 'turn_in_progress'`, not 409: Knative's delivery retries 409 (as 404, 408, 429 and
-   * 5xx; so does eventing/broker/delivery.ts), which would make `reject` a slow `queue`. Through the
-   * gateway's egress the client sees an error for its message. A message merged by `debounce` or
-   * interrupted gets an empty reply saying so (`skipped`, `supersededBy`): a client waiting on its id
-   * learns it is settled, and platform egress sends nothing for an empty text.
-   */
-  #messageReply(msg: ChatMessage, r: Reply | undefined | TurnSkipped, span: Span): CloudEvent | undefined {
-    let reply: CloudEvent | undefined;
-    if (r instanceof TurnSkipped) {
-      reply =
-        r.reason === 'turn_in_progress'
-          ? replyEvent(msg, { text: '', error: 'turn_in_progress' }, this.#config.source)
-          : replyEvent(msg, { text: '', skipped: r.reason, ...(r.by === undefined ? {} : { supersededBy: r.by }) }, this.#config.source);
-    } else reply = r && replyEvent(msg, r, this.#config.source);
-    // The reply's trace goes on from the turn that wrote it.
-    const sc = span.spanContext();
-    if (reply && span.isRecording() && sc.traceId !== INVALID_TRACE) reply.traceparent = formatTraceparent(sc);
-    return reply;
+    return andThen(out, (o) => eventReply(o, event, this.#config.source));
   }
 
   /** A chunk stream for a message whose client shows replies as written, when there is a sink to send to. */
@@ -379,29 +354,7 @@ export class PodServer {
     return new ChunkStream(msg, source, (chunk) => sendToSink(Object.assign(chunk, ceOverrides), { url: sink, overrides: ceOverrides, source, timeoutMs }));
   }
 
-  /** What `onEvent` returned: an event (completed and checked), data for a reply event, or nothing. */
-  #eventReply(out: unknown, event: CloudEvent): CloudEvent | undefined {
-    if (out === undefined || out === null) return undefined;
-    const source = this.#config.source;
-    const o = out as Record<string, unknown>;
-    if (typeof out === 'object' && !(out instanceof Uint8Array) && typeof o.type === 'string' && typeof o.specversion === 'string') {
-      const reply = completeEvent(o as EmitEvent, { overrides: {}, source });
-      const errors = validateCloudEvent(reply);
-      if (errors.length) throw new Error(`onEvent returned an invalid CloudEvent: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-      return reply;
-    }
-    const reply = completeEvent(
-      {
-        type: 'dev.knbot.event.reply',
-        data: out,
-        ...(out instanceof Uint8Array ? { datacontenttype: 'application/octet-stream' } : {}),
-        ...(event.subject === undefined ? {} : { subject: event.subject }),
-      },
-      { overrides: {}, source },
-    );
-    if (typeof event.chatbot === 'string') reply.chatbot = event.chatbot;
-    return reply;
-  }
+
 
   async #onFuncHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.#module.kind !== 'func') throw new Error('not a func module');
@@ -459,44 +412,4 @@ export class PodServer {
       span.end();
     }
   }
-}
-
-function health(res: ServerResponse, ok: boolean, why: string): void {
-  const body = ok ? 'ok' : why;
-  res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain', 'content-length': String(body.length), 'cache-control': 'no-store' }).end(body);
-}
-
-function answerOne(res: ServerResponse, reply: CloudEvent | undefined): void {
-  if (res.headersSent) return;
-  if (!reply) return void res.writeHead(202, NO_CONTENT).end();
-  // Text goes to end() as a string: Node then writes headers and body in one write.
-  const msg = encodeBinaryText(reply);
-  const length = typeof msg.body === 'string' ? Buffer.byteLength(msg.body, msg.encoding) : msg.body.byteLength;
-  msg.headers.push('content-length', String(length));
-  res.writeHead(200, msg.headers).end(msg.body, msg.encoding);
-}
-
-/** A message that got no turn of its own says why, and which message took its place. */
-function chatAnswer(key: string, msg: ChatMessage, reply: Reply | TurnSkipped | undefined): Record<string, unknown> {
-  if (reply instanceof TurnSkipped) return { conversation: key, text: '', inReplyTo: msg.id, skipped: reply.reason, ...(reply.by === undefined ? {} : { supersededBy: reply.by }) };
-  return { ...reply, conversation: key, text: reply?.text ?? '', inReplyTo: msg.id };
-}
-
-/** Writes one server-sent event, waiting when the client reads slower than the bot writes. */
-function sse(res: ServerResponse, event: string, data: unknown): Promise<void> | void {
-  if (res.destroyed) return;
-  if (res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)) return;
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
-}
-
-function isCloudEventsMediaType(contentType: string | undefined): boolean {
-  return contentType !== undefined && /^\s*application\/cloudevents/i.test(contentType);
 }
