@@ -1,11 +1,12 @@
 import express from 'express';
-import { REPLY_SEND } from '../eventing/chat.ts';
+import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import {
   CHAT_ADAPTERS,
   INGRESS_ADAPTERS,
   type ChatPlatform,
+  type EgressContext,
   type IngressPlatform,
   RateLimiter,
   type ReplyHandle,
@@ -16,6 +17,7 @@ import {
   isIngressPlatform,
   replyOutcomeEvent,
 } from './platforms/index.ts';
+import { PlatformStreams } from './platform-stream.ts';
 import type { GatewayStore } from './store.ts';
 
 /** A bot's channel keys for one platform, resolved from `bot.channels` (DESIGN §7); undefined: no such channel. */
@@ -91,7 +93,11 @@ export function webhookRoutes(o: HookOptions): express.Router {
           await o.store.claim(handleKey(platform, bot, e.normalized.id), JSON.stringify(e.replyHandle), ttl);
         }
         await o.send(e.raw);
-        if (e.normalized) await o.send(e.normalized);
+        if (e.normalized) {
+          // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
+          if (e.normalized.type === MESSAGE_RECEIVED && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
+          await o.send(e.normalized);
+        }
       }
     } catch (err) {
       // Nothing is acknowledged: the platform sends again, and the claims must not make that a duplicate.
@@ -134,10 +140,22 @@ export interface EgressOptions {
 export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise<'delivered' | 'ignored'> {
   const bases = apiBasesFromEnv(o.env);
   const limiter = new RateLimiter();
+  const context = (platform: ChatPlatform): EgressContext => ({
+    apiBase: bases[platform],
+    fetch,
+    now: Date.now,
+    limiter,
+    onRetry: (info) => o.log('platform retry', { platform, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
+  });
+  const handleOf = async (platform: ChatPlatform, bot: string, inReplyTo: string): Promise<ReplyHandle | undefined> => {
+    const stored = await o.store.get(handleKey(platform, bot, inReplyTo));
+    return stored ? (JSON.parse(stored) as ReplyHandle) : undefined;
+  };
+  const streams = new PlatformStreams({ store: o.store, context, handle: handleOf, log: o.log });
   return async (event) => {
     const platform = String(event.chatplatform ?? '');
     const bot = String(event.chatbot ?? '');
-    if (event.type !== REPLY_SEND || !isChatPlatform(platform) || !bot) return 'ignored';
+    if ((event.type !== REPLY_SEND && event.type !== REPLY_CHUNK) || !isChatPlatform(platform) || !bot) return 'ignored';
     const data = (event.data ?? {}) as { text?: unknown; inReplyTo?: unknown };
     if (typeof data.text !== 'string' || data.text === '') return 'ignored';
     const secrets = o.channels(bot, platform);
@@ -145,18 +163,20 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
       o.log('reply for a channel not configured here', { platform, bot, id: event.id });
       return 'ignored';
     }
+    if (event.type === REPLY_CHUNK) {
+      await streams.chunk(event, platform, bot, secrets);
+      return 'delivered';
+    }
     const doneKey = `r:${event.source}:${event.id}`;
     if ((await o.store.get(doneKey)) !== undefined) return 'delivered';
+    if (await streams.finish(event, platform, bot, secrets)) {
+      await o.store.claim(doneKey, '1', 24 * 3600_000);
+      await o.send(replyOutcomeEvent(event, { ok: true }, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
+      return 'delivered';
+    }
     const hKey = typeof data.inReplyTo === 'string' ? handleKey(platform, bot, data.inReplyTo) : undefined;
-    const stored = hKey ? await o.store.get(hKey) : undefined;
-    const handle = stored ? (JSON.parse(stored) as ReplyHandle) : undefined;
-    const outcome = await CHAT_ADAPTERS[platform as ChatPlatform].deliverReply(event, handle, secrets, {
-      apiBase: bases[platform],
-      fetch,
-      now: Date.now,
-      limiter,
-      onRetry: (info) => o.log('platform retry', { platform, bot, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
-    });
+    const handle = typeof data.inReplyTo === 'string' ? await handleOf(platform, bot, data.inReplyTo) : undefined;
+    const outcome = await CHAT_ADAPTERS[platform].deliverReply(event, handle, secrets, context(platform));
     if (hKey && outcome.handle !== undefined) {
       await o.store.delete(hKey);
       if (outcome.handle) await o.store.claim(hKey, JSON.stringify(outcome.handle), Math.max(1000, outcome.handle.expiresAt - Date.now() + 60_000));

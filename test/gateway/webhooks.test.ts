@@ -57,7 +57,7 @@ beforeAll(async () => {
     KNBOT_WHATSAPP_API_URL: whatsapp.url,
     KNBOT_DEV_SCALE_DOWN_DELAY: '60s',
   };
-  host = new DevHost({ root: join(ROOT, 'test', 'fixtures', 'hooks-project'), knbotRoot: ROOT, port: 0, stateDir: join(work, 'state'), env, log: () => {} });
+  host = new DevHost({ root: join(ROOT, 'test', 'fixtures', 'hooks-project'), knbotRoot: ROOT, port: 0, stateDir: join(work, 'state'), env, log: (m, f) => process.env.DEBUG_HOOKS && console.log(m, f) });
   ({ url } = await host.start());
 }, 60_000);
 
@@ -156,6 +156,42 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(slack.requests.filter((r) => r.body?.text === 'echo: only once')).toHaveLength(1);
   }, 30_000);
+
+  it('streams a reply into Slack: posted at the first words, edited as it grows, made whole at the end', async () => {
+    const body = JSON.stringify({
+      token: 'unused',
+      team_id: 'T0001',
+      api_app_id: 'A0001',
+      type: 'event_callback',
+      event_id: 'EvStream1',
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'message', channel: 'CSTREAM', user: 'U0001', text: 'count', ts: '1700000000.000200', channel_type: 'channel' },
+    });
+    expect((await post('/hooks/slack/streamer', body, slackHeaders(body))).status).toBe(200);
+    const calls = () => slack.requests.filter((r) => r.body?.channel === 'CSTREAM');
+    await waitFor(() => calls().some((r) => r.path === '/chat.update' && r.body.text === 'one two three four'), 'the message made whole', 30_000).catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(calls().map((r) => [r.path, r.body]))} ${JSON.stringify(slack.requests.slice(-3).map((r) => [r.path, r.body]))}`);
+    });
+    const [first, ...rest] = calls();
+    expect(first!.path).toBe('/chat.postMessage');
+    // Posted before the whole reply was written, then only edited: one message in the channel.
+    expect(first!.body.text).not.toBe('one two three four');
+    expect('one two three four'.startsWith(first!.body.text)).toBe(true);
+    expect(rest.every((r) => r.path === '/chat.update')).toBe(true);
+    // Edits at most about once a second (the platform's bound), not one per piece plus the final one.
+    expect(rest.length).toBeLessThanOrEqual(3);
+  }, 60_000);
+
+  it('streams a reply into Telegram the same way (sendMessage, then editMessageText)', async () => {
+    const body = JSON.stringify({ update_id: 20001, message: { date: 1441645532, chat: { id: 1111111, type: 'private', first_name: 'T' }, message_id: 2001, from: { id: 1111111, first_name: 'T' }, text: 'count' } });
+    expect((await post('/hooks/telegram/streamer', body, { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRETS.TELEGRAM_SECRET_TOKEN })).status).toBe(200);
+    const calls = () => telegram.requests.filter((r) => /\/(sendMessage|editMessageText)$/.test(r.path) && (r.body?.text ?? '').startsWith('one'));
+    await waitFor(() => calls().some((r) => r.path.endsWith('/editMessageText') && r.body.text === 'one two three four'), 'the Telegram message made whole', 30_000);
+    const [first, ...rest] = calls();
+    expect(first!.path).toMatch(/\/sendMessage$/);
+    expect(first!.body.text).not.toBe('one two three four');
+    expect(rest.every((r) => r.path.endsWith('/editMessageText'))).toBe(true);
+  }, 60_000);
 
   it('refuses bad signatures with 401 and unknown channels with 404, storing nothing', async () => {
     const body = slackMessage('Ev0003', 'forged');
