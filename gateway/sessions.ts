@@ -37,6 +37,10 @@ export function wsSource(bot: BotEntry): string {
 }
 
 const INVALID_TRACE = '00000000000000000000000000000000';
+/** The value of a message key while its event is being stored: `pending ` + the session. */
+const PENDING = 'pending ';
+/** How long a message may stay pending: past it, a replica that died while storing it blocks nothing. */
+const PENDING_TTL_MS = 30_000;
 const messageKey = (source: string, id: string) => `m:${source}:${id}`;
 const turnKey = (source: string, conversation: string) => `t:${source}:${conversation}`;
 
@@ -91,8 +95,12 @@ export class ChatSessions {
     if (!bot || (principal.bots && !principal.bots.includes(frame.bot))) throw new FrameError('unknown_bot', `no bot named ${frame.bot} here`, frame.id);
     const source = wsSource(bot);
     const key = messageKey(source, frame.id);
-    const holder = await this.#o.store.claim(key, sessionId, this.#o.dedupeTtlMs);
+    // Claimed as pending while the broker stores it, then as the session's: a resend that finds it
+    // pending (the first still at work, or a replica that died meanwhile) is asked to try again,
+    // never acknowledged as a duplicate of a message that was not stored.
+    const holder = await this.#o.store.claim(key, `${PENDING}${sessionId}`, PENDING_TTL_MS);
     if (holder === sessionId) return void (await this.#append(sessionId, JSON.stringify({ type: 'ack', id: frame.id, duplicate: true })));
+    if (holder === `${PENDING}${sessionId}`) throw new FrameError('unavailable', 'this message is still being queued: try again shortly', frame.id);
     if (holder !== undefined) throw new FrameError('id_in_use', 'another session sent a message with this id: use unique ids (UUIDs)', frame.id);
     const turn = turnKey(source, frame.conversation);
     if (bot.turnPolicy === 'reject') {
@@ -121,6 +129,8 @@ export class ChatSessions {
       }
       throw err;
     }
+    await this.#o.store.delete(key);
+    await this.#o.store.claim(key, sessionId, this.#o.dedupeTtlMs);
     await this.#append(sessionId, JSON.stringify({ type: 'ack', id: frame.id }));
     await this.#append(sessionId, JSON.stringify({ type: 'typing', id: frame.id, bot: frame.bot, conversation: frame.conversation }));
   }
@@ -147,8 +157,10 @@ export class ChatSessions {
     const tenant = typeof event.chattenant === 'string' ? event.chattenant : undefined;
     if (!inReplyTo || !bot || !tenant) return false;
     const source = `/ws/${tenant}/${bot}`;
-    const sessionId = await this.#o.store.get(messageKey(source, inReplyTo));
-    if (!sessionId) return false;
+    const holder = await this.#o.store.get(messageKey(source, inReplyTo));
+    if (!holder) return false;
+    // A fast bot can answer before its message is marked stored.
+    const sessionId = holder.startsWith(PENDING) ? holder.slice(PENDING.length) : holder;
     const conversation = event.subject ?? '';
     if (kind === 'typing') return this.#appended(sessionId, { type: 'typing', id: inReplyTo, bot, conversation });
     if (kind === 'chunk') {

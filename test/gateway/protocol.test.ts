@@ -257,3 +257,45 @@ describe('GET /v1/stream', () => {
     back.abort();
   });
 });
+
+describe('a message resent while the broker is still storing it', () => {
+  it('is not acknowledged as a duplicate until the first attempt stored it', async () => {
+    const { createServer } = await import('node:http');
+    const { Gateway } = await import('../../gateway/server.ts');
+    // A broker that holds the first request without answering, then takes everything.
+    let held: import('node:http').ServerResponse | undefined;
+    const broker = createServer((req, res) => {
+      req.resume();
+      if (!held) return void (held = res);
+      res.writeHead(202).end();
+    });
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', () => r()));
+    const gateway = new Gateway({ brokerUrl: `http://127.0.0.1:${(broker.address() as { port: number }).port}/`, bots: () => [{ name: 'echo', namespace: 'default' }], auth: { open: true } });
+    const { port } = await gateway.start(0);
+    try {
+      const c = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`);
+      await c.session();
+      const message = { type: 'message', id: 'held-1', bot: 'echo', conversation: 'h', text: 'hi' };
+      c.send(message);
+      await waitFor(() => held, 'the broker to hold the message');
+      // A second socket of the same session would see the same; here the client resends on its own.
+      const d = await TestClient.connect(`ws://127.0.0.1:${port}/v1/ws`);
+      d.send({ type: 'resume', sessionId: String(c.frames[0]!.sessionId), lastSeq: 0 });
+      await d.next((f) => f.type === 'session' && f.resumed === true, 'resumed');
+      d.send(message);
+      expect(await d.next((f) => f.type === 'error' && f.id === 'held-1', 'the refusal')).toMatchObject({ code: 'unavailable' });
+      expect(d.frames.some((f) => f.type === 'ack')).toBe(false);
+      // The first attempt fails: nothing acknowledged, and the resend now goes through.
+      held!.socket!.destroy();
+      await c.next((f) => f.type === 'error' && f.id === 'held-1' && f.code === 'unavailable', 'the first attempt failing');
+      d.send(message);
+      expect(await d.next((f) => f.type === 'ack' && f.id === 'held-1', 'the ack')).not.toHaveProperty('duplicate');
+      c.close();
+      d.close();
+    } finally {
+      await gateway.close();
+      broker.closeAllConnections();
+      await new Promise<void>((r) => broker.close(() => r()));
+    }
+  });
+});
