@@ -42,7 +42,8 @@ const PENDING = 'pending ';
 /** How long a message may stay pending: past it, a replica that died while storing it blocks nothing. */
 const PENDING_TTL_MS = 30_000;
 const messageKey = (source: string, id: string) => `m:${source}:${id}`;
-const turnKey = (source: string, conversation: string) => `t:${source}:${conversation}`;
+/** A conversation's running turn; clients name their own conversations, so it is the user's too. */
+const turnKey = (source: string, user: string, conversation: string) => `t:${source}:${JSON.stringify([user, conversation])}`;
 
 /**
  * Client sessions (DESIGN §7): a message becomes a `dev.knbot.chat.message.received` event in the
@@ -102,7 +103,8 @@ export class ChatSessions {
     if (holder === sessionId) return void (await this.#append(sessionId, JSON.stringify({ type: 'ack', id: frame.id, duplicate: true })));
     if (holder === `${PENDING}${sessionId}`) throw new FrameError('unavailable', 'this message is still being queued: try again shortly', frame.id);
     if (holder !== undefined) throw new FrameError('id_in_use', 'another session sent a message with this id: use unique ids (UUIDs)', frame.id);
-    const turn = turnKey(source, frame.conversation);
+    const event = this.#event(bot, principal, frame);
+    const turn = turnKey(source, String(event.chatuser), frame.conversation);
     if (bot.turnPolicy === 'reject') {
       const running = await this.#o.store.claim(turn, frame.id, (bot.timeoutSeconds ?? 300) * 1000);
       if (running !== undefined) {
@@ -113,7 +115,6 @@ export class ChatSessions {
     // One trace per user turn starts here: the bot's spans (and what it calls) continue it.
     const span = this.#tracing.start('chat.message', undefined);
     span.setAttribute('knbot.bot', bot.name);
-    const event = this.#event(bot, principal, frame);
     const sc = span.spanContext();
     if (sc.traceId !== INVALID_TRACE) event.traceparent = formatTraceparent(sc);
     try {
@@ -175,7 +176,8 @@ export class ChatSessions {
         ? await this.#appended(sessionId, { type: 'error', code: data.error, message: 'the bot could not answer this message', id: inReplyTo })
         : await this.#appended(sessionId, { ...rest, type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
     // The conversation's turn is over only when this answers the message holding it.
-    if ((await this.#o.store.get(turnKey(source, conversation))) === inReplyTo) await this.#o.store.delete(turnKey(source, conversation));
+    const turn = turnKey(source, typeof event.chatuser === 'string' ? event.chatuser : '', conversation);
+    if ((await this.#o.store.get(turn)) === inReplyTo) await this.#o.store.delete(turn);
     return ok;
   }
 

@@ -45,6 +45,38 @@ export function conversationKey(msg: ChatMessage): string {
   return keyOf(msg.conversation);
 }
 
+/** The scope of a pod's own `POST /v1/chat`, where no event names a source. */
+const HTTP_SCOPE = '/http';
+
+/**
+ * The key a conversation's session state and turns are kept under. A conversation key alone is not
+ * enough: a Slack channel and a Telegram chat may share an id, and a WebSocket or HTTP client names
+ * its conversations itself, so any client could name someone else's. The key is the conversation's
+ * scoped by the source of its events (a platform's workspace or app), and, where clients name their
+ * conversations, by the user too (the gateway sets it to the authenticated principal).
+ */
+export function sessionKey(msg: ChatMessage): string {
+  const event = msg.event;
+  if (!event) return scoped(HTTP_SCOPE, msg.user.id, conversationKey(msg));
+  return scoped(event.source, clientNamed(event) ? msg.user.id : '', conversationKey(msg));
+}
+
+/** The session key of any other CloudEvent (`onEvent`): its source, and its subject as the conversation. */
+export function eventSessionKey(event: CloudEvent): string {
+  const user = clientNamed(event) && typeof event.chatuser === 'string' ? event.chatuser : '';
+  return scoped(event.source, user, event.subject ?? '');
+}
+
+/** WebSocket and HTTP clients of the gateway name their own conversations. */
+function clientNamed(event: CloudEvent): boolean {
+  return event.chatplatform === 'ws';
+}
+
+/** `source|user|conversation`, with `%` and `|` escaped in each part so no two keys read alike. */
+function scoped(...parts: string[]): string {
+  return parts.map((p) => p.replaceAll('%', '%25').replaceAll('|', '%7C')).join('|');
+}
+
 /** The `dev.knbot.chat.reply.send` event answering `msg` (DESIGN §4.1). */
 export function replyEvent(msg: ChatMessage, reply: Reply, source: string): CloudEvent {
   return chatReplyEvent(msg, reply, source);

@@ -12,7 +12,7 @@ import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.t
 import type { Bot, ChatMessage } from './bot.ts';
 import { MESSAGE_RECEIVED, STREAM_EXTENSION } from '../eventing/chat.ts';
 import { ChunkStream } from './chunks.ts';
-import { collectReply, conversationKey, isStreamed, messageFromChatRequest, messageFromEvent } from './chat.ts';
+import { collectReply, conversationKey, eventSessionKey, isStreamed, messageFromChatRequest, messageFromEvent, sessionKey } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import { answerFunc, funcEvent } from './func.ts';
 import type { LoadedModule } from './load.ts';
@@ -343,7 +343,7 @@ export class PodServer {
     }
     if (!bot.onEvent) return undefined;
     const onEvent = bot.onEvent;
-    const out = this.#turns.run(event.subject ?? event.source, work, span, event, (ctx) => onEvent.call(bot, event, ctx) as MaybePromise<unknown>);
+    const out = this.#turns.run({ key: eventSessionKey(event), id: event.subject ?? event.source }, work, span, event, (ctx) => onEvent.call(bot, event, ctx) as MaybePromise<unknown>);
     return andThen(out, (o) => eventReply(o, event, this.#config.source));
   }
 
@@ -383,7 +383,7 @@ export class PodServer {
     const key = conversationKey(msg);
     try {
       // Decided before an SSE response starts; nothing runs between this and the turn taking its place.
-      if (this.#turns.rejects(key)) {
+      if (this.#turns.rejects(sessionKey(msg))) {
         throw new HttpProblem(409, 'turn_in_progress', 'Turn in progress', 'the bot is still answering an earlier message of this conversation');
       }
       if (!stream) {

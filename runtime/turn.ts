@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
-import { conversationKey } from './chat.ts';
+import { conversationKey, sessionKey } from './chat.ts';
 import type { ServeConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
@@ -23,12 +23,20 @@ export interface TurnDeps {
   stop: AbortSignal;
 }
 
+/** A conversation's session: stored under `key`, shown to the bot as `id`. */
+export interface SessionAt {
+  key: string;
+  id: string;
+}
+
 const INVALID_TRACE = '00000000000000000000000000000000';
 
 /** The `ctx` of one turn. Its session is made when the bot first asks for it, and saved only then. */
 class Turn implements TurnContext {
   readonly event: CloudEvent | undefined;
+  /** Where the session is stored (runtime/chat.ts sessionKey); `session.id` is the conversation's own key. */
   readonly key: string;
+  readonly #id: string;
   #deps: TurnDeps;
   #work: Work;
   #span: Span;
@@ -36,9 +44,10 @@ class Turn implements TurnContext {
   #session: Session | undefined;
   #interrupt: AbortSignal | undefined;
 
-  constructor(deps: TurnDeps, key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, interrupt: AbortSignal | undefined) {
+  constructor(deps: TurnDeps, at: SessionAt, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, interrupt: AbortSignal | undefined) {
     this.#deps = deps;
-    this.key = key;
+    this.key = at.key;
+    this.#id = at.id;
     this.#state = state;
     this.#work = work;
     this.#span = span;
@@ -57,7 +66,7 @@ class Turn implements TurnContext {
   }
 
   get session(): Session {
-    return (this.#session ??= { id: this.key, state: this.#state });
+    return (this.#session ??= { id: this.#id, state: this.#state });
   }
 
   get touched(): boolean {
@@ -108,11 +117,12 @@ export class Turns {
    * no turn of its own.
    */
   message<T>(msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
-    const key = conversationKey(msg);
-    if (this.#debouncer) return this.#debouncer.add(key, msg, (merged) => this.run(key, work, span, event, (ctx) => fn(merged, ctx)));
-    if (this.#interrupts) return this.#interruptible(key, msg, work, span, event, fn);
+    const at = { key: sessionKey(msg), id: conversationKey(msg) };
+    const key = at.key;
+    if (this.#debouncer) return this.#debouncer.add(key, msg, (merged) => this.run(at, work, span, event, (ctx) => fn(merged, ctx)));
+    if (this.#interrupts) return this.#interruptible(at, msg, work, span, event, fn);
     if (this.rejects(key)) return IN_PROGRESS;
-    return this.run(key, work, span, event, (ctx) => fn(msg, ctx));
+    return this.run(at, work, span, event, (ctx) => fn(msg, ctx));
   }
 
   initContext(): InitContext {
@@ -129,23 +139,25 @@ export class Turns {
     };
   }
 
-  run<T>(key: string, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
-    return this.#queue.run(key, () => andThen(this.#deps.sessions.load(key), (state) => this.#exec(key, state, work, span, event, fn, undefined)));
+  /** A turn of the conversation `at`: after its earlier turns, with its session loaded, and saved after. */
+  run<T>(at: SessionAt, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
+    return this.#queue.run(at.key, () => andThen(this.#deps.sessions.load(at.key), (state) => this.#exec(at, state, work, span, event, fn, undefined)));
   }
 
   /**
    * `interrupt`: the conversation's unsettled turns are aborted, this one queues behind them. A turn
    * interrupted before it started does not run; one the bot gave up on without an answer is skipped too.
    */
-  #interruptible<T>(key: string, msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
+  #interruptible<T>(at: SessionAt, msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
     const interrupts = this.#interrupts!;
+    const key = at.key;
     const controller = interrupts.enter(key, msg);
     const signal = controller.signal;
     const turn = () =>
       signal.aborted
         ? interruptedSkip(signal)
         : andThen(this.#deps.sessions.load(key), (state) =>
-            andThen(this.#exec(key, state, work, span, event, (ctx) => fn(msg, ctx), signal), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
+            andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
           );
     let out: MaybePromise<T | TurnSkipped>;
     try {
@@ -161,8 +173,8 @@ export class Turns {
     return (out as Promise<T | TurnSkipped>).finally(() => interrupts.leave(key, controller));
   }
 
-  #exec<T>(key: string, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, interrupt: AbortSignal | undefined): MaybePromise<T> {
-    const turn = new Turn(this.#deps, key, state, work, span, event, interrupt);
+  #exec<T>(at: SessionAt, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, interrupt: AbortSignal | undefined): MaybePromise<T> {
+    const turn = new Turn(this.#deps, at, state, work, span, event, interrupt);
     const out = this.#deps.tracing.within(span, fn, turn);
     return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value)) : this.#save(turn, out as T);
   }

@@ -121,6 +121,19 @@ describe('turn policies', () => {
     c.close();
   });
 
+  it('reject: a conversation is held per user, so another user naming it is not refused', async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'rju-1', bot: 'slow', conversation: 'named', text: '600', user: { id: 'alice' } });
+    await c.next((f) => f.type === 'ack' && f.id === 'rju-1', 'alice\'s ack');
+    c.send({ type: 'message', id: 'rju-2', bot: 'slow', conversation: 'named', text: '10', user: { id: 'bob' } });
+    expect((await c.next((f) => (f.type === 'reply' || f.type === 'error') && f.id === 'rju-2', 'bob\'s answer')).text).toBe('slept 10');
+    c.send({ type: 'message', id: 'rju-3', bot: 'slow', conversation: 'named', text: '10', user: { id: 'alice' } });
+    expect(await c.next((f) => f.type === 'error' && f.id === 'rju-3', 'alice\'s refusal')).toMatchObject({ code: 'turn_in_progress' });
+    await c.next((f) => f.type === 'reply' && f.id === 'rju-1', 'alice\'s first reply');
+    c.close();
+  });
+
   it('debounce: a burst is answered once, the earlier messages settled with the id that replaced them', async () => {
     const c = await TestClient.connect(sys.wsUrl);
     await c.session();

@@ -66,7 +66,7 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(answers.map((r) => r.text)).toEqual(['1', '2', '3', '4']);
       expect(answers[0].pid).not.toBe(answers[1].pid);
       expect((await say(b, 'other')).text).toBe('1');
-      expect(JSON.parse((await raw.get('knbot:session:counter:shared'))!)).toEqual({ count: 4 });
+      expect(JSON.parse((await raw.get('knbot:session:counter:/http|anonymous|shared'))!)).toEqual({ count: 4 });
     });
 
     it('keep the state when every pod is gone (a scale to zero) and a new one answers', async () => {

@@ -62,6 +62,11 @@ describe('turn policy reject', () => {
     expect(streamed.status).toBe(409);
     await streamed.body?.cancel();
 
+    // A CloudEvent's conversation is its source's: the HTTP turn does not hold it, an event's turn does.
+    const free = await event(pod, 'e0', 'c1', '0 free');
+    expect((await jsonOf(free)).text).toBe('got 0 free');
+    const held = event(pod, 'e-held', 'c1', '1500 held');
+    await working(pod, 2);
     // 200, not 409: Knative's delivery would retry a 409 until the turn is over.
     const ev = await event(pod, 'e1', 'c1', '0 c');
     expect(ev.status).toBe(200);
@@ -71,6 +76,7 @@ describe('turn policy reject', () => {
 
     expect((await chat(pod, 'c2', '0 x').then(jsonOf)).text).toBe('got 0 x');
     expect((await a).text).toBe('got 1500 a');
+    expect((await jsonOf(await held)).text).toBe('got 1500 held');
     expect((await chat(pod, 'c1', '0 d').then(jsonOf)).text).toBe('got 0 d');
   });
 });
