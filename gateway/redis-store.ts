@@ -147,6 +147,10 @@ export class RedisGatewayStore implements GatewayStore {
     return (await this.#redis.hget(this.#session(sessionId), 'owner')) ?? undefined;
   }
 
+  async endSession(sessionId: string): Promise<void> {
+    await this.#redis.del(this.#session(sessionId), this.#log(sessionId));
+  }
+
   async append(sessionId: string, body: string): Promise<number> {
     const { maxFrames, sessionTtlMs } = this.#limits;
     const seq = await this.#redis.gwAppend(this.#session(sessionId), this.#log(sessionId), body, maxFrames, sessionTtlMs, this.#channel(sessionId));

@@ -84,8 +84,12 @@ export class ChatSessions {
     const head = await this.#o.store.replay(sessionId, Number.MAX_SAFE_INTEGER);
     if (!head) throw new FrameError('unknown_session', 'the session expired: start a new one');
     if (lastSeq > head.lastSeq) throw new FrameError('invalid_frame', `lastSeq ${lastSeq} is ahead of the session (${head.lastSeq})`);
+    // A socket is given a session before its first frame; when that frame resumes another, the new
+    // one was never used and goes now rather than at its TTL.
+    const unused = conn.sessionId !== undefined && conn.sessionId !== sessionId && conn.lastSeq === 0 ? conn.sessionId : undefined;
     const result = await conn.resume(sessionId, lastSeq);
     if (!result) throw new FrameError('unknown_session', 'the session expired: start a new one');
+    if (unused) await this.#o.store.endSession(unused);
     if (!result.complete) await this.#append(sessionId, errorBody('resume_gap', `frames before ${conn.lastSeq} were dropped from the replay buffer`));
     await this.#append(sessionId, JSON.stringify({ type: 'session', sessionId, resumed: true }));
   }

@@ -12,6 +12,8 @@ export interface GatewayStore {
   openSession(sessionId: string, owner: string, ttlMs: number): Promise<void>;
   /** The owner of a live session; `undefined` when it never existed or expired. */
   sessionOwner(sessionId: string): Promise<string | undefined>;
+  /** Forgets a session and its log now, rather than at its TTL. */
+  endSession(sessionId: string): Promise<void>;
   /**
    * Appends a frame (`body`: JSON object text, no `v`/`seq`) to a session's log under the next `seq`,
    * keeps the last `maxFrames`, refreshes the session's TTL and notifies subscribers. Resolves the seq.
@@ -88,6 +90,10 @@ export class MemoryGatewayStore implements GatewayStore {
 
   async sessionOwner(sessionId: string): Promise<string | undefined> {
     return this.#live(sessionId)?.owner;
+  }
+
+  async endSession(sessionId: string): Promise<void> {
+    this.#sessions.delete(sessionId);
   }
 
   append(sessionId: string, body: string): Promise<number> {

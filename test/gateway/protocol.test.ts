@@ -94,10 +94,29 @@ describe('resume', () => {
     d.close();
   });
 
-  it('refuses to resume an unknown session', async () => {
+  it('refuses to resume an unknown session, and the socket keeps the session it was given', async () => {
     const c = await TestClient.connect(sys.wsUrl);
-    await c.session();
+    const given = await c.session();
     c.send({ type: 'resume', sessionId: 'no-such-session', lastSeq: 3 });
+    expect(await c.next((f) => f.type === 'error', 'error')).toMatchObject({ code: 'unknown_session' });
+    c.close();
+    const d = await TestClient.connect(sys.wsUrl);
+    d.send({ type: 'resume', sessionId: given, lastSeq: 0 });
+    expect(await d.next((f) => f.type === 'session' && f.resumed === true, 'the resumed session')).toMatchObject({ sessionId: given });
+    d.close();
+  });
+
+  it('forgets the session a socket was given when its first frame resumes another', async () => {
+    const a = await TestClient.connect(sys.wsUrl);
+    const kept = await a.session();
+    a.close();
+    const b = await TestClient.connect(sys.wsUrl);
+    const unused = await b.session();
+    b.send({ type: 'resume', sessionId: kept, lastSeq: 0 });
+    await b.next((f) => f.type === 'session' && f.resumed === true, 'the resumed session');
+    b.close();
+    const c = await TestClient.connect(sys.wsUrl);
+    c.send({ type: 'resume', sessionId: unused, lastSeq: 0 });
     expect(await c.next((f) => f.type === 'error', 'error')).toMatchObject({ code: 'unknown_session' });
     c.close();
   });

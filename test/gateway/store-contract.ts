@@ -36,6 +36,22 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       expect(await store.sessionOwner('nope')).toBeUndefined();
     });
 
+    it('forgets an ended session and its log, and no other', async () => {
+      const store = await make();
+      await store.openSession('gone', 'alice', 60_000);
+      await store.openSession('kept', 'alice', 60_000);
+      await store.append('gone', frame(1));
+      await store.append('kept', frame(1));
+      await store.endSession('gone');
+      expect(await store.sessionOwner('gone')).toBeUndefined();
+      expect(await store.replay('gone', 0)).toBeUndefined();
+      await expect(store.append('gone', frame(2))).rejects.toBeInstanceOf(SessionGoneError);
+      expect((await store.replay('kept', 0))!.frames).toEqual([[1, frame(1)]]);
+      // The id may be opened again afresh.
+      await store.openSession('gone', 'bob', 60_000);
+      expect(await store.replay('gone', 0)).toMatchObject({ frames: [], lastSeq: 0 });
+    });
+
     it('refuses to open a session that exists', async () => {
       const store = await make();
       await store.openSession('s1', 'alice', 60_000);
