@@ -3,7 +3,7 @@
 // clients, side by side in the same run with a bare `ws` echo server (the ceiling): same clients, same
 // duration. Servers run pinned to CPU 0, the clients (this process) on CPU 1.
 //   node bench/gateway.ts [--idle N] [--active N] [--warmup S] [--seconds S] [--rounds R] [--only idle|rtt]
-//                         [--no-pin] [--cpu-prof DIR] [--min-ratio X] [--max-rss-mb M]
+//                         [--no-pin] [--cpu-prof DIR] [--min-ratio X] [--max-rss-mb M] [--gateway-flags 'FLAGS']
 // The same file is the gateway's and the bare server's process (`--role gateway|bare`), driven over an
 // IPC channel: the gateway's memory is read inside it after a forced GC (it runs with --expose-gc).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -319,8 +319,12 @@ function summary(windows: Window[]): RoundTrips {
   };
 }
 
+/** V8 flags for the gateway's process alone (`--gateway-flags '--max-semi-space-size=4'`), as its Deployment sets in NODE_OPTIONS. */
+const GATEWAY_FLAGS = str('gateway-flags').split(/\s+/).filter(Boolean);
+
 async function startGateway(extra: string[], execArgv: string[]): Promise<{ child: ChildProcess; port: number; egressPort: number }> {
-  const child = launch([process.execPath, ...execArgv, self, '--role', 'gateway', ...extra], ['ignore', 'inherit', 'inherit', 'ipc']);
+  if (GATEWAY_FLAGS.length) console.log(`gateway flags: ${GATEWAY_FLAGS.join(' ')}`);
+  const child = launch([process.execPath, ...GATEWAY_FLAGS, ...execArgv, self, '--role', 'gateway', ...extra], ['ignore', 'inherit', 'inherit', 'ipc']);
   const m = await fromChild(child, isReady);
   return { child, port: m.port, egressPort: m.egressPort! };
 }

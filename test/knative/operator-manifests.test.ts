@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
@@ -51,5 +52,21 @@ describe("the gateway's deployment manifests", () => {
     expect(matches({ specversion: '1.0', id: '1', source: '/x', type: 'dev.knbot.chat.message.received' })).toBe(false);
     const egress = gateway.find((d) => d.kind === 'Service' && d.metadata.name === trigger.spec.subscriber.ref.name)!;
     expect(egress.spec.ports[0].targetPort).toBe('egress');
+  });
+});
+
+describe('the Deployments\' NODE_OPTIONS', () => {
+  const deployments = ['operator.yaml', 'gateway.yaml'].flatMap((f) =>
+    (loadAll(readFileSync(join(ROOT, 'knative/deploy', f), 'utf8')) as Record<string, any>[]).filter((d) => d.kind === 'Deployment'),
+  );
+  const options = deployments.flatMap((d) => (d.spec.template.spec.containers[0].env ?? []).filter((e: { name: string }) => e.name === 'NODE_OPTIONS').map((e: { value: string }) => e.value as string));
+
+  it('are set on both, and Node takes them', () => {
+    expect(options).toHaveLength(2);
+    for (const value of options) {
+      const run = spawnSync(process.execPath, ['-e', 'process.exit(0)'], { env: { ...process.env, NODE_OPTIONS: value }, encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+    }
   });
 });
