@@ -38,5 +38,5 @@ async function openSessionStore(config: ServeConfig, log: Logger): Promise<Sessi
   const url = config.sessions.redisUrl;
   if (url === undefined) return new MemorySessionStore();
   const { RedisSessionStore } = await import('./redis-session-store.ts');
-  return new RedisSessionStore({ redis: url, prefix: `knbot:session:${config.name}:`, onError: (err) => log.warn('session store connection', { err }) });
+  return new RedisSessionStore({ redis: url, prefix: `knbot:session:${config.name}:`, holdPrefix: `knbot:turn:${config.name}:`, onError: (err) => log.warn('session store connection', { err }) });
 }

@@ -24,6 +24,7 @@ import type { SessionStore } from './session-store.ts';
 import { sendToSink } from './sink.ts';
 import { Tracing, failSpan } from './tracing.ts';
 import { Turns } from './turn.ts';
+import { IN_PROGRESS } from './turn-policy.ts';
 import { eventReply, messageReply } from './replies.ts';
 import { NO_CONTENT, answerOne, chatAnswer, health, isCloudEventsMediaType, sse } from './respond.ts';
 import { Work } from './work.ts';
@@ -383,11 +384,12 @@ export class PodServer {
     const key = conversationKey(msg);
     try {
       // Decided before an SSE response starts; nothing runs between this and the turn taking its place.
-      if (this.#turns.rejects(sessionKey(msg))) {
-        throw new HttpProblem(409, 'turn_in_progress', 'Turn in progress', 'the bot is still answering an earlier message of this conversation');
-      }
+      const inProgress = () => new HttpProblem(409, 'turn_in_progress', 'Turn in progress', 'the bot is still answering an earlier message of this conversation');
+      if (this.#turns.rejects(sessionKey(msg))) throw inProgress();
       if (!stream) {
         const reply = await this.#turns.message(msg, res, span, undefined, (m, ctx) => andThen(onMessage.call(bot, m, ctx), (r) => collectReply(r)));
+        // Another pod holds the conversation (sessions in Redis): found only when the turn would start.
+        if (reply === IN_PROGRESS) throw inProgress();
         const out = JSON.stringify(chatAnswer(key, msg, reply));
         return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
       }

@@ -7,7 +7,22 @@ import { type MaybePromise, isPromiseLike } from './maybe.ts';
 export interface SessionStore {
   load(conversation: string): MaybePromise<Record<string, unknown>>;
   save(conversation: string, state: Record<string, unknown>): MaybePromise<void>;
+  /**
+   * Holds a conversation for one turn against every pod sharing the store: resolves once held (after the
+   * turn holding it elsewhere ended), or, with `wait: false`, `undefined` at once when it is held
+   * elsewhere (the `reject` policy). Rejects with the signal's reason when it aborts first. A store that
+   * serves one process leaves it out: the pod's own queue orders its turns.
+   */
+  hold?(conversation: string, options: { wait: boolean; signal: AbortSignal }): Promise<TurnHold | undefined>;
   close?(): Promise<void>;
+}
+
+/** A conversation held for one turn by this pod. */
+export interface TurnHold {
+  /** Saves the turn's state if the conversation is still held; false (nothing saved) when the hold lapsed. */
+  save(state: Record<string, unknown>): Promise<boolean>;
+  /** Lets the next turn have it; never rejects. */
+  release(): Promise<void>;
 }
 
 /** In-process sessions, least recently used dropped past `maxSessions`, idle ones after `ttlMs`. */

@@ -6,7 +6,7 @@ import type { ServeConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
-import { KeyedQueue, type SessionStore } from './session-store.ts';
+import { KeyedQueue, type SessionStore, type TurnHold } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
 import { type Tracing, formatTraceparent } from './tracing.ts';
 import { Debouncer, IN_PROGRESS, Interrupts, type TurnSkipped, interruptedSkip } from './turn-policy.ts';
@@ -122,7 +122,7 @@ export class Turns {
     if (this.#debouncer) return this.#debouncer.add(key, msg, (merged) => this.run(at, work, span, event, (ctx) => fn(merged, ctx)));
     if (this.#interrupts) return this.#interruptible(at, msg, work, span, event, fn);
     if (this.rejects(key)) return IN_PROGRESS;
-    return this.run(at, work, span, event, (ctx) => fn(msg, ctx));
+    return this.#run(at, work, span, event, (ctx) => fn(msg, ctx), this.#deps.config.sessions.turnPolicy !== 'reject');
   }
 
   initContext(): InitContext {
@@ -141,7 +141,31 @@ export class Turns {
 
   /** A turn of the conversation `at`: after its earlier turns, with its session loaded, and saved after. */
   run<T>(at: SessionAt, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>): MaybePromise<T> {
-    return this.#queue.run(at.key, () => andThen(this.#deps.sessions.load(at.key), (state) => this.#exec(at, state, work, span, event, fn, undefined)));
+    return this.#run(at, work, span, event, fn, true) as MaybePromise<T>;
+  }
+
+  /** `wait: false`: IN_PROGRESS when another pod holds the conversation (`reject`). */
+  #run<T>(at: SessionAt, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, wait: boolean): MaybePromise<T | TurnSkipped> {
+    return this.#queue.run(at.key, () =>
+      this.#held(at.key, work, wait, (hold) => andThen(this.#deps.sessions.load(at.key), (state) => this.#exec(at, state, work, span, event, fn, undefined, hold))),
+    );
+  }
+
+  /**
+   * Runs `body` while the conversation is held against other pods, when the store is shared by pods;
+   * straight away otherwise (the pod's queue is enough).
+   */
+  #held<T>(key: string, work: Work, wait: boolean, body: (hold: TurnHold | undefined) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
+    const store = this.#deps.sessions;
+    if (!store.hold) return body(undefined);
+    return store.hold(key, { wait, signal: AbortSignal.any([work.signal, this.#deps.stop]) }).then(async (hold) => {
+      if (!hold) return IN_PROGRESS;
+      try {
+        return await body(hold);
+      } finally {
+        await hold.release();
+      }
+    });
   }
 
   /**
@@ -156,8 +180,10 @@ export class Turns {
     const turn = () =>
       signal.aborted
         ? interruptedSkip(signal)
-        : andThen(this.#deps.sessions.load(key), (state) =>
-            andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
+        : this.#held(key, work, true, (hold) =>
+            andThen(this.#deps.sessions.load(key), (state) =>
+              andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal, hold), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
+            ),
           );
     let out: MaybePromise<T | TurnSkipped>;
     try {
@@ -173,14 +199,19 @@ export class Turns {
     return (out as Promise<T | TurnSkipped>).finally(() => interrupts.leave(key, controller));
   }
 
-  #exec<T>(at: SessionAt, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, interrupt: AbortSignal | undefined): MaybePromise<T> {
+  #exec<T>(at: SessionAt, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, interrupt: AbortSignal | undefined, hold: TurnHold | undefined): MaybePromise<T> {
     const turn = new Turn(this.#deps, at, state, work, span, event, interrupt);
     const out = this.#deps.tracing.within(span, fn, turn);
-    return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value)) : this.#save(turn, out as T);
+    return isPromiseLike(out) ? (out as Promise<T>).then((value) => this.#save(turn, value, hold)) : this.#save(turn, out as T, hold);
   }
 
-  #save<T>(turn: Turn, value: T): MaybePromise<T> {
+  #save<T>(turn: Turn, value: T, hold: TurnHold | undefined): MaybePromise<T> {
     if (!turn.touched) return value;
-    return andThen(this.#deps.sessions.save(turn.key, turn.session.state), () => value);
+    if (!hold) return andThen(this.#deps.sessions.save(turn.key, turn.session.state), () => value);
+    return hold.save(turn.session.state).then((saved) => {
+      // Another pod may have taken the conversation since: its state is not overwritten with an older turn's.
+      if (!saved) this.#deps.log.warn('the turn outlived its hold on the conversation: its session state was not saved', { bot: this.#deps.config.name });
+      return value;
+    });
   }
 }

@@ -43,6 +43,81 @@ describe.skipIf(!bin)('sessions in Redis', () => {
     });
   });
 
+  describe('holding a conversation for a turn', () => {
+    const stores: RedisSessionStore[] = [];
+    const make = (leaseMs = 300) => {
+      const store = new RedisSessionStore({ redis: server.url, prefix: 'held:', holdPrefix: 'hold:', leaseMs, onError: () => {} });
+      stores.push(store);
+      return store;
+    };
+    const never = new AbortController().signal;
+    afterAll(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+    });
+
+    it('lets one pod hold a conversation at a time: the other waits for the release, or is told at once', async () => {
+      const [a, b] = [make(), make()];
+      const held = (await a.hold('c', { wait: true, signal: never }))!;
+      expect(await b.hold('c', { wait: false, signal: never })).toBeUndefined();
+      // Another conversation is not held up.
+      await (await b.hold('other', { wait: false, signal: never }))!.release();
+      let got = false;
+      const waiting = b.hold('c', { wait: true, signal: never }).then((h) => ((got = true), h));
+      await new Promise((r) => setTimeout(r, 150));
+      expect(got).toBe(false);
+      await held.release();
+      const next = (await waiting)!;
+      expect(await next.save({ n: 2 })).toBe(true);
+      expect(await b.load('c')).toEqual({ n: 2 });
+      await next.release();
+    });
+
+    it('keeps a live pod\'s hold past its lease, renewing it', async () => {
+      const [a, b] = [make(150), make(150)];
+      const held = (await a.hold('long', { wait: true, signal: never }))!;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await b.hold('long', { wait: false, signal: never })).toBeUndefined();
+      expect(await held.save({ ok: true })).toBe(true);
+      await held.release();
+    });
+
+    it('lets a dead pod\'s hold lapse with its lease', async () => {
+      const dead = new RedisSessionStore({ redis: server.url, prefix: 'held:', holdPrefix: 'hold:', leaseMs: 200, onError: () => {} });
+      await dead.hold('orphan', { wait: true, signal: never });
+      // Its renewals stop, as when its process is gone; Redis keeps the hold until the lease ends.
+      await dead.close();
+      const b = make(200);
+      const t0 = Date.now();
+      const taken = (await b.hold('orphan', { wait: true, signal: never }))!;
+      expect(Date.now() - t0).toBeLessThan(2000);
+      await taken.release();
+    });
+
+    it('does not let a turn that outlived its hold save over the next one, or free the next one\'s hold', async () => {
+      const [a, b, c] = [make(), make(), make()];
+      const stalled = (await a.hold('stall', { wait: true, signal: never }))!;
+      // Its lease ran out while the pod stalled, and another pod took the conversation.
+      await raw.del('hold:stall');
+      const next = (await b.hold('stall', { wait: true, signal: never }))!;
+      expect(await next.save({ by: 'b' })).toBe(true);
+      expect(await stalled.save({ by: 'a' })).toBe(false);
+      expect(await c.load('stall')).toEqual({ by: 'b' });
+      await stalled.release();
+      expect(await c.hold('stall', { wait: false, signal: never })).toBeUndefined();
+      await next.release();
+    });
+
+    it('gives up waiting when the turn is aborted', async () => {
+      const [a, b] = [make(), make()];
+      const held = (await a.hold('busy', { wait: true, signal: never }))!;
+      const abort = new AbortController();
+      const waiting = b.hold('busy', { wait: true, signal: abort.signal });
+      abort.abort(new Error('the client left'));
+      await expect(waiting).rejects.toThrow('the client left');
+      await held.release();
+    });
+  });
+
   describe('two pods sharing a Redis', () => {
     let pods: Pod[] = [];
     const COUNTER = fixture('counter');
@@ -69,12 +144,60 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(JSON.parse((await raw.get('knbot:session:counter:/http|anonymous|shared'))!)).toEqual({ count: 4 });
     });
 
+    it('run one conversation\'s turns one at a time across them: no count lost or repeated', async () => {
+      const [a, b] = await Promise.all([start(), start()]);
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => say(i % 2 ? a : b, 'contended')));
+      expect(answers.map((r) => Number(r.text)).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(new Set(answers.map((r) => r.pid)).size).toBe(2);
+      expect(await raw.keys('knbot:turn:counter:*')).toEqual([]);
+    });
+
     it('keep the state when every pod is gone (a scale to zero) and a new one answers', async () => {
       const a = await start();
       expect((await say(a, 'cold')).text).toBe('1');
       await Promise.all(pods.map((p) => p.stop()));
       const c = await start();
       expect((await say(c, 'cold')).text).toBe('2');
+    });
+  });
+  describe('turn policies across pods sharing a Redis', () => {
+    const TURNS = fixture('turns');
+    const pods: Pod[] = [];
+    const start = async (policy: string) => {
+      const pod = await startPod(TURNS, { KNBOT_REDIS_URL: server.url, KNBOT_TURN_POLICY: policy });
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok, () => false), 'readiness');
+      pods.push(pod);
+      return pod;
+    };
+    const chat = (pod: Pod, conversation: string, text: string) =>
+      fetch(`${pod.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ conversation, text }) });
+    afterAll(async () => {
+      await Promise.all(pods.map((p) => p.stop()));
+    });
+
+    it('queue: a turn on one pod waits for the conversation\'s turn running on the other', async () => {
+      const [a, b] = await Promise.all([start('queue'), start('queue')]);
+      const first = chat(a, 'q', '600 first').then(jsonOf);
+      await new Promise((r) => setTimeout(r, 150));
+      const [one, two] = await Promise.all([first, chat(b, 'q', '0 second').then(jsonOf)]);
+      expect([one.text, two.text]).toEqual(['got 600 first', 'got 0 second']);
+      expect(two.started).toBeGreaterThanOrEqual(one.ended);
+      // Another conversation on the second pod went ahead meanwhile.
+      const third = chat(a, 'q', '600 third').then(jsonOf);
+      await new Promise((r) => setTimeout(r, 150));
+      const other = await chat(b, 'elsewhere', '0 other').then(jsonOf);
+      expect(other.ended).toBeLessThan((await third).ended);
+    });
+
+    it('reject: a message to one pod is turned away while the other runs the conversation\'s turn', async () => {
+      const [a, b] = await Promise.all([start('reject'), start('reject')]);
+      const first = chat(a, 'r', '800 first').then(jsonOf);
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await chat(b, 'r', '0 second');
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ type: 'urn:knbot:problem:turn_in_progress' });
+      expect((await first).text).toBe('got 800 first');
+      expect((await chat(b, 'r', '0 again').then(jsonOf)).text).toBe('got 0 again');
     });
   });
 });
