@@ -9,6 +9,11 @@ export interface BucketSpec {
   capacity: number;
   /** Tokens added per second. */
   perSecond: number;
+  /**
+   * Tokens `tryTake` leaves in the bucket for callers that wait (replies): what a call that may be
+   * skipped (a typing indicator) must not use. `reserve` and `acquire` ignore it.
+   */
+  reserve?: number;
 }
 
 interface Bucket {
@@ -37,18 +42,37 @@ export class RateLimiter {
     const now = this.#now();
     let wait = 0;
     for (const spec of specs) {
-      let b = this.#buckets.get(spec.key);
-      if (!b) {
-        if (this.#buckets.size >= SWEEP_AT) this.#sweep(now);
-        b = { tokens: spec.capacity, updated: now, capacity: spec.capacity, perSecond: spec.perSecond };
-        this.#buckets.set(spec.key, b);
-      }
-      b.tokens = Math.min(b.capacity, b.tokens + ((now - b.updated) / 1000) * b.perSecond);
-      b.updated = now;
+      const b = this.#bucket(spec, now);
       b.tokens -= 1;
       if (b.tokens < 0) wait = Math.max(wait, Math.ceil((-b.tokens / b.perSecond) * 1000));
     }
     return wait;
+  }
+
+  /**
+   * Takes one token from each bucket only when every one of them has a whole token beyond its
+   * `reserve`; otherwise takes none and answers false. For calls that are skipped rather than made
+   * to wait: they never queue, and never leave a balance the waiting callers would have to pay off.
+   */
+  tryTake(specs: readonly BucketSpec[]): boolean {
+    const now = this.#now();
+    const buckets = specs.map((spec) => this.#bucket(spec, now));
+    if (buckets.some((b, i) => b.tokens < 1 + (specs[i]!.reserve ?? 0))) return false;
+    for (const b of buckets) b.tokens -= 1;
+    return true;
+  }
+
+  /** The bucket of `spec`, created full on first use, refilled up to `now`. */
+  #bucket(spec: BucketSpec, now: number): Bucket {
+    let b = this.#buckets.get(spec.key);
+    if (!b) {
+      if (this.#buckets.size >= SWEEP_AT) this.#sweep(now);
+      b = { tokens: spec.capacity, updated: now, capacity: spec.capacity, perSecond: spec.perSecond };
+      this.#buckets.set(spec.key, b);
+    }
+    b.tokens = Math.min(b.capacity, b.tokens + ((now - b.updated) / 1000) * b.perSecond);
+    b.updated = now;
+    return b;
   }
 
   /** Reserves, then waits as long as the buckets say (rejects when `signal` aborts). */

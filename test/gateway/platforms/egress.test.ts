@@ -77,6 +77,22 @@ describe('RateLimiter', () => {
     expect(Date.now() - start).toBeGreaterThanOrEqual(95);
   });
 
+  it('takes for a skippable call only what every bucket can spare beyond its reserve, and otherwise nothing', () => {
+    const limiter = new RateLimiter(() => 0);
+    const shared = { key: 'bot', capacity: 4, perSecond: 1, reserve: 2 };
+    const chat = (n: number) => ({ key: `bot:typing:${n}`, capacity: 1, perSecond: 1 });
+    expect(limiter.tryTake([shared, chat(1)])).toBe(true);
+    // The conversation's bucket is empty: nothing is taken from the shared one either.
+    expect(limiter.tryTake([shared, chat(1)])).toBe(false);
+    expect(limiter.tryTake([shared, chat(2)])).toBe(true);
+    // Two left in the shared bucket: they are its reserve, kept for callers that wait.
+    expect(limiter.tryTake([shared, chat(3)])).toBe(false);
+    expect([limiter.reserve([shared]), limiter.reserve([shared])]).toEqual([0, 0]);
+    // Skipped calls leave no debt: the next waiting caller waits for its own token only.
+    expect(limiter.reserve([shared])).toBe(1000);
+    expect(limiter.tryTake([chat(3)])).toBe(true);
+  });
+
   it('never keys a bucket by the credential itself', () => {
     const key = credentialKey('slack', 'xoxb-secret');
     expect(key).toMatch(/^slack:[0-9a-f]{16}$/);
