@@ -142,7 +142,9 @@ export function credentialKey(platform: string, credential: string): string {
 
 /**
  * Splits text into pieces of at most `max` UTF-16 units, preferring a line break, then a space, in the
- * second half of a piece; never inside a surrogate pair.
+ * second half of a piece; never inside a surrogate pair. The break itself is dropped, so a text whose
+ * break falls right at the limit ends without an empty piece (platforms refuse empty messages). Text
+ * that only grows keeps its earlier cuts: a piece, once followed by another, stays as it is.
  */
 export function splitText(text: string, max: number): string[] {
   const out: string[] = [];
@@ -160,7 +162,7 @@ export function splitText(text: string, max: number): string[] {
     out.push(rest.slice(0, cut));
     rest = rest.slice(cut + skip);
   }
-  out.push(rest);
+  if (rest !== '' || out.length === 0) out.push(rest);
   return out;
 }
 

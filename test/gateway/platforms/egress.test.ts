@@ -163,6 +163,8 @@ describe('splitText', () => {
     ['at a space', 'aaaaa bbbbb', 8, ['aaaaa', 'bbbbb']],
     ['hard, when there is no break in the second half', 'a bbbbbbbbbbbb', 8, ['a bbbbbb', 'bbbbbb']],
     ['never inside a surrogate pair', `aaa${'😀'.repeat(3)}`, 4, ['aaa', '😀😀', '😀']],
+    ['without an empty last piece when the break falls at the limit', 'aaaa bbbb ', 9, ['aaaa bbbb']],
+    ['keeping its first cut as the text grows', 'aaaa bbbb cc', 9, ['aaaa bbbb', 'cc']],
   ])('splits %s', (_, text, max, pieces) => {
     const out = splitText(text, max);
     expect(out).toEqual(pieces);
