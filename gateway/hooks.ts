@@ -40,6 +40,12 @@ const STORED = 'stored';
 const PENDING_TTL_MS = 30_000;
 const handleKey = (platform: string, bot: string, id: string) => `h:${platform}:${bot}:${id}`;
 
+/** Keeps a reply handle for as long as the platform honours it, and a minute more. */
+async function keepHandle(store: GatewayStore, key: string, handle: ReplyHandle): Promise<void> {
+  await store.delete(key);
+  await store.claim(key, JSON.stringify(handle), Math.max(1000, handle.expiresAt - Date.now() + 60_000));
+}
+
 /**
  * `/hooks/<platform>/<bot>` (DESIGN §7): the signature checked on the raw bytes first, then every event
  * of the payload stored in the broker (raw and normalized), each platform event once whatever the
@@ -151,7 +157,13 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     const stored = await o.store.get(handleKey(platform, bot, inReplyTo));
     return stored ? (JSON.parse(stored) as ReplyHandle) : undefined;
   };
-  const streams = new PlatformStreams({ store: o.store, context, handle: handleOf, log: o.log });
+  const streams = new PlatformStreams({
+    store: o.store,
+    context,
+    handle: handleOf,
+    keepHandle: (platform, bot, inReplyTo, handle) => keepHandle(o.store, handleKey(platform, bot, inReplyTo), handle),
+    log: o.log,
+  });
   return async (event) => {
     const platform = String(event.chatplatform ?? '');
     const bot = String(event.chatbot ?? '');
@@ -178,8 +190,8 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     const handle = typeof data.inReplyTo === 'string' ? await handleOf(platform, bot, data.inReplyTo) : undefined;
     const outcome = await CHAT_ADAPTERS[platform].deliverReply(event, handle, secrets, context(platform));
     if (hKey && outcome.handle !== undefined) {
-      await o.store.delete(hKey);
-      if (outcome.handle) await o.store.claim(hKey, JSON.stringify(outcome.handle), Math.max(1000, outcome.handle.expiresAt - Date.now() + 60_000));
+      if (outcome.handle) await keepHandle(o.store, hKey, outcome.handle);
+      else await o.store.delete(hKey);
     }
     if (!outcome.ok && outcome.retryable) {
       o.log('reply not delivered yet', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });

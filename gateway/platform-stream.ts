@@ -5,11 +5,11 @@ import type { GatewayStore } from './store.ts';
 
 /** What is known of a reply being streamed to a platform, kept in the store so any replica can go on. */
 interface StreamState {
-  /** The platform's id of each message the reply has so far (the first is edited as text comes). */
+  /** The id of each message the reply has so far, by piece (Discord's first: `@original`). */
   ids: string[];
   text: string;
-  /** What the first message shows now (the text at the last post or edit). */
-  shown: string;
+  /** What each message shows now (its text at the last post or edit). */
+  shown: string[];
   lastEditAt: number;
   /** A platform call failed: no more edits; the final reply still completes what was posted. */
   broken?: boolean;
@@ -20,7 +20,10 @@ export interface PlatformStreamOptions {
   context: (platform: ChatPlatform) => EgressContext;
   /** The reply handle kept at ingress for the message (Discord's interaction token). */
   handle: (platform: ChatPlatform, bot: string, inReplyTo: string) => Promise<ReplyHandle | undefined>;
+  /** Stores the handle anew: once a stream replaced Discord's "thinking…", later replies are follow-ups. */
+  keepHandle: (platform: ChatPlatform, bot: string, inReplyTo: string, handle: ReplyHandle) => Promise<void>;
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  now?: () => number;
 }
 
 /** How long a stream's state outlives its last chunk (a reply that never comes). */
@@ -29,14 +32,17 @@ const STATE_TTL_MS = 15 * 60_000;
 /**
  * Streamed replies on platforms that can edit a message (DESIGN §4: a reply streamed as produced):
  * the first chunk is posted at once, later text edits that message at most once per the platform's
- * interval, and the final reply makes the message whole (text past the platform's size goes on in new
- * messages). Platforms that cannot edit get the final reply only.
+ * interval, and the final reply makes the message whole. Text past the platform's size goes on in new
+ * messages, each edited by its own id as it grows; a piece never moves to another message (the split
+ * of text that only grows keeps its earlier cuts). Platforms that cannot edit get the final reply only.
  */
 export class PlatformStreams {
   readonly #o: PlatformStreamOptions;
+  readonly #now: () => number;
 
   constructor(options: PlatformStreamOptions) {
     this.#o = options;
+    this.#now = options.now ?? Date.now;
   }
 
   /** True for a platform whose messages a reply's chunks may edit. */
@@ -53,14 +59,12 @@ export class PlatformStreams {
     const state = await this.#load(key);
     if (state === 'done') return;
     state.text += data.text;
-    const now = Date.now();
-    if (!state.broken && state.text.length <= policy.maxChars && now - state.lastEditAt >= policy.minIntervalMs) {
-      const target = await this.#target(platform, bot, data.inReplyTo, event, secrets);
+    const now = this.#now();
+    if (!state.broken && state.text.trim() !== '' && now - state.lastEditAt >= policy.minIntervalMs) {
       try {
+        const target = await this.#target(platform, bot, data.inReplyTo, event, secrets, state);
         if (!target) throw new Error('no way to reach the conversation');
-        if (state.ids[0] === undefined) state.ids[0] = await target.post(state.text);
-        else await target.edit(state.ids[0], state.text);
-        state.shown = state.text;
+        await show(target, splitText(state.text, policy.maxChars), state);
         state.lastEditAt = now;
       } catch (err) {
         state.broken = true;
@@ -71,8 +75,9 @@ export class PlatformStreams {
   }
 
   /**
-   * The final reply of a streamed message: the posted message made whole. False when nothing was
-   * posted for it (the reply then goes out the usual way).
+   * The final reply of a streamed message: the posted messages made whole. False when nothing was
+   * posted for it (the reply then goes out the usual way). Throws when the platform fails: what was
+   * posted is remembered, so the broker's retry goes on from there and posts no piece twice.
    */
   async finish(event: CloudEvent, platform: ChatPlatform, bot: string, secrets: Secrets): Promise<boolean> {
     const policy = STREAM_POLICY[platform];
@@ -85,12 +90,13 @@ export class PlatformStreams {
       await this.#o.store.delete(key);
       return false;
     }
-    const target = await this.#target(platform, bot, data.inReplyTo, event, secrets);
+    const target = await this.#target(platform, bot, data.inReplyTo, event, secrets, state);
     if (!target) return false;
-    const pieces = splitText(data.text, policy.maxChars);
-    for (const [i, piece] of pieces.entries()) {
-      if (state.ids[i] === undefined) state.ids[i] = await target.post(piece);
-      else if (i > 0 || piece !== state.shown) await target.edit(state.ids[i]!, piece);
+    try {
+      await show(target, splitText(data.text, policy.maxChars), state);
+    } catch (err) {
+      await this.#save(key, state);
+      throw err;
     }
     await this.#o.store.delete(key);
     await this.#o.store.claim(key, 'done', STATE_TTL_MS);
@@ -100,7 +106,10 @@ export class PlatformStreams {
   async #load(key: string): Promise<StreamState | 'done'> {
     const raw = await this.#o.store.get(key);
     if (raw === 'done') return 'done';
-    return raw ? (JSON.parse(raw) as StreamState) : { ids: [], text: '', shown: '', lastEditAt: 0 };
+    if (!raw) return { ids: [], text: '', shown: [], lastEditAt: 0 };
+    const state = JSON.parse(raw) as Omit<StreamState, 'shown'> & { shown: string[] | string };
+    // A state written before messages past the first were streamed kept the first one's text only.
+    return { ...state, shown: typeof state.shown === 'string' ? [state.shown] : state.shown };
   }
 
   async #save(key: string, state: StreamState): Promise<void> {
@@ -108,16 +117,49 @@ export class PlatformStreams {
     await this.#o.store.claim(key, JSON.stringify(state), STATE_TTL_MS);
   }
 
-  async #target(platform: ChatPlatform, bot: string, inReplyTo: string, event: CloudEvent, secrets: Secrets): Promise<EditTarget | undefined> {
+  async #target(platform: ChatPlatform, bot: string, inReplyTo: string, event: CloudEvent, secrets: Secrets, state: StreamState): Promise<EditTarget | undefined> {
     const ctx = this.#o.context(platform);
     const conversation = conversationOfEvent(event);
     if (platform === 'slack') return secrets.botToken ? slackEditTarget(ctx, secrets.botToken, conversation) : undefined;
     if (platform === 'telegram') return secrets.botToken ? telegramEditTarget(ctx, secrets.botToken, conversation) : undefined;
     if (platform === 'discord') {
       const handle = await this.#o.handle(platform, bot, inReplyTo);
-      return handle && secrets.applicationId ? discordEditTarget(ctx, secrets.applicationId, handle) : undefined;
+      if (!handle || !secrets.applicationId) return undefined;
+      // Only the stream's first message may replace the "thinking…" placeholder; later pieces are
+      // follow-ups, whatever the stored handle still says.
+      const replaces = handle.editOriginal === true && state.ids.length === 0;
+      const target = discordEditTarget(ctx, secrets.applicationId, { ...handle, editOriginal: replaces });
+      if (!replaces) return target;
+      let kept = false;
+      return {
+        post: async (text) => {
+          const id = await target.post(text);
+          if (!kept) {
+            kept = true;
+            await this.#o.keepHandle(platform, bot, inReplyTo, { ...handle, editOriginal: false });
+          }
+          return id;
+        },
+        edit: target.edit,
+      };
     }
     return undefined;
+  }
+}
+
+/**
+ * Brings the messages to `pieces`, in order: a missing message is posted, one that shows other text is
+ * edited. A blank piece and those after it wait (platforms refuse empty messages, and a later piece
+ * posted first would read out of order). `state` records each call as it succeeds.
+ */
+async function show(target: EditTarget, pieces: string[], state: StreamState): Promise<void> {
+  for (const [i, piece] of pieces.entries()) {
+    if (piece.trim() === '') break;
+    const id = state.ids[i];
+    if (id === undefined) state.ids[i] = await target.post(piece);
+    else if (state.shown[i] !== piece) await target.edit(id, piece);
+    else continue;
+    state.shown[i] = piece;
   }
 }
 

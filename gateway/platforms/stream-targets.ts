@@ -51,16 +51,21 @@ export function telegramEditTarget(ctx: EgressContext, botToken: string, convers
 
 /**
  * Discord, through the interaction token: the first message replaces the deferred placeholder when
- * there is one, later ones are follow-ups; edits go to the message's id.
+ * there is one, and is then addressed as `@original` (Edit Original Interaction Response); later
+ * messages are follow-ups, edited by their message id (Edit Followup Message).
  */
 export function discordEditTarget(ctx: EgressContext, applicationId: string, handle: ReplyHandle): EditTarget {
   let editOriginal = handle.editOriginal === true;
   return {
     post: async (text) => {
-      const body = check(await discordWebhookCall(ctx, applicationId, handle.value, text, editOriginal ? '@original' : undefined));
+      const original = editOriginal;
+      const body = check(await discordWebhookCall(ctx, applicationId, handle.value, text, original ? ORIGINAL : undefined));
       editOriginal = false;
-      return idFrom((body as { id?: unknown }).id);
+      const id = idFrom((body as { id?: unknown }).id);
+      return original ? ORIGINAL : id;
     },
     edit: async (id, text) => void check(await discordWebhookCall(ctx, applicationId, handle.value, text, id)),
   };
 }
+
+const ORIGINAL = '@original';

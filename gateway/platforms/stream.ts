@@ -99,7 +99,7 @@ export class EditScheduler {
   }
 }
 
-/** Where a streamed reply goes: post a message (resolving its id), edit one. Both throw on failure. */
+/** Where a streamed reply goes: post a message (resolving the id `edit` reaches it by), edit one. Both throw on failure. */
 export interface EditTarget {
   post(text: string): Promise<string>;
   edit(messageId: string, text: string): Promise<void>;

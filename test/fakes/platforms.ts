@@ -161,31 +161,54 @@ export async function startFakeTelegram(botToken: string, knownChats: readonly s
 
 // --- Discord (https://discord.com/developers/docs/interactions/receiving-and-responding): follow-ups
 // authenticate by the interaction token in the path; channel messages by `Authorization: Bot <token>`.
+// Each interaction keeps its messages: the original response (a "thinking…" placeholder until it is
+// edited) and its follow-ups, so tests can read what the user sees.
+
+export interface InteractionMessages {
+  /** The original response's text; undefined while it still shows "thinking…". */
+  original: string | undefined;
+  followups: { id: string; content: string }[];
+}
 
 export interface FakeDiscord extends FakePlatform {
-  /** An interaction token Discord would accept for follow-ups. */
+  /** An interaction token Discord would accept for follow-ups (its original response deferred). */
   interactionToken(): string;
+  /** What an interaction's messages show now. */
+  interaction(token: string): InteractionMessages;
 }
 
 export async function startFakeDiscord(applicationId: string, botToken: string): Promise<FakeDiscord> {
-  const tokens = new Set<string>();
+  const interactions = new Map<string, { originalId: string; original: string | undefined; followups: Map<string, string> }>();
   let seq = 1_300_000_000_000_000_000n;
-  const message = (body: any, channel = '1190000000000000000') => ({ id: String(++seq), type: 0, content: body.content, channel_id: channel });
+  const message = (content: string, id = String(++seq), channel = '1190000000000000000') => ({ id, type: 0, content, channel_id: channel });
   const invalid = (body: any) => typeof body?.content !== 'string' || body.content === '' || body.content.length > 2000;
   const fake = await startFake(
     (req, res, body) => {
       const hook = /^\/webhooks\/([^/]+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(req.path);
       const channel = /^\/channels\/(\d+)\/messages$/.exec(req.path);
       if (hook) {
-        if (hook[1] !== applicationId || !tokens.has(hook[2]!)) return void res.status(404).json({ message: 'Unknown Webhook', code: 10015 });
+        const interaction = interactions.get(hook[2]!);
+        if (hook[1] !== applicationId || !interaction) return void res.status(404).json({ message: 'Unknown Webhook', code: 10015 });
         if ((req.method === 'PATCH') !== (hook[3] !== undefined)) return void res.status(405).json({ message: '405: Method Not Allowed', code: 0 });
         if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
-        return void res.json(hook[3] && hook[3] !== '@original' ? { ...message(body), id: hook[3] } : message(body));
+        const target = hook[3];
+        if (target === undefined) {
+          const sent = message(body.content);
+          interaction.followups.set(sent.id, body.content);
+          return void res.json(sent);
+        }
+        if (target === '@original' || target === interaction.originalId) {
+          interaction.original = body.content;
+          return void res.json(message(body.content, interaction.originalId));
+        }
+        if (!interaction.followups.has(target)) return void res.status(404).json({ message: 'Unknown Message', code: 10008 });
+        interaction.followups.set(target, body.content);
+        return void res.json(message(body.content, target));
       }
       if (channel && req.method === 'POST') {
         if (req.get('authorization') !== `Bot ${botToken}`) return void res.status(401).json({ message: '401: Unauthorized', code: 0 });
         if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
-        return void res.json(message(body, channel[1]));
+        return void res.json(message(body.content, undefined, channel[1]));
       }
       res.status(404).json({ message: '404: Not Found', code: 0 });
     },
@@ -199,8 +222,13 @@ export async function startFakeDiscord(applicationId: string, botToken: string):
     ...fake,
     interactionToken() {
       const token = `aW50ZXJhY3Rpb246${randomUUID().replaceAll('-', '')}`;
-      tokens.add(token);
+      interactions.set(token, { originalId: String(++seq), original: undefined, followups: new Map() });
       return token;
+    },
+    interaction(token) {
+      const i = interactions.get(token);
+      if (!i) throw new Error('no such interaction');
+      return { original: i.original, followups: [...i.followups].map(([id, content]) => ({ id, content })) };
     },
   };
 }
