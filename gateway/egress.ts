@@ -10,6 +10,20 @@ export const EGRESS_TYPES = [REPLY_SEND, REPLY_CHUNK, TYPING_START] as const;
 /** Delivers one bot output event to a chat platform (issue-specific adapters plug in here). */
 export type PlatformEgress = (event: CloudEvent) => Promise<'delivered' | 'ignored'>;
 
+/**
+ * Bot output that no retry can deliver as it is (a malformed event): answered 400, so the broker
+ * dead-letters it rather than retrying. `code` goes into the problem answer.
+ */
+export class EgressRejection extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'EgressRejection';
+    this.code = code;
+  }
+}
+
 const KIND: Record<string, 'reply' | 'chunk' | 'typing'> = { [REPLY_SEND]: 'reply', [REPLY_CHUNK]: 'chunk', [TYPING_START]: 'typing' };
 
 /**
@@ -40,13 +54,19 @@ export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress 
         if (!(err instanceof CloudEventError)) throw err;
         return problem(err.status, err.code, err.message);
       }
-      Promise.all(events.map((e) => route(e))).then(
-        () => res.writeHead(202, { 'content-length': '0' }).end(),
-        (err: Error) => {
-          log('egress failed', { error: err.message });
-          res.writeHead(503, { 'content-length': '0', 'retry-after': '1' }).end();
-        },
-      );
+      void Promise.allSettled(events.map((e) => route(e))).then((results) => {
+        const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+        if (errors.length === 0) return void res.writeHead(202, { 'content-length': '0' }).end();
+        // Anything that may pass makes the broker retry; only when every failure is final is it a 400.
+        const passing = errors.find((e) => !(e instanceof EgressRejection));
+        if (passing) {
+          log('egress failed', { error: passing.message });
+          return void res.writeHead(503, { 'content-length': '0', 'retry-after': '1' }).end();
+        }
+        const rejection = errors[0] as EgressRejection;
+        log('egress rejected', { code: rejection.code, error: rejection.message });
+        problem(400, rejection.code, rejection.message);
+      });
     });
   };
 

@@ -1,5 +1,5 @@
 import express from 'express';
-import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION } from '../eventing/chat.ts';
+import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import {
@@ -18,6 +18,7 @@ import {
   replyOutcomeEvent,
 } from './platforms/index.ts';
 import { PlatformStreams } from './platform-stream.ts';
+import { type PlatformTyping, ingressTypingTarget, typingRequest } from './platform-typing.ts';
 import type { GatewayStore } from './store.ts';
 
 /** A bot's channel keys for one platform, resolved from `bot.channels` (DESIGN §7); undefined: no such channel. */
@@ -31,6 +32,8 @@ export interface HookOptions {
   maxBodyBytes: number;
   /** How long a platform event id is remembered: at least the platform's retry horizon. */
   dedupeTtlMs: number;
+  /** Shows each platform's typing indicator once a message is handed to a bot; absent: none. */
+  typing?: PlatformTyping;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -112,6 +115,15 @@ export function webhookRoutes(o: HookOptions): express.Router {
       o.log('webhook not stored', { platform, bot, error: err.message });
       return problem(res, 503, 'unavailable', 'the event could not be stored: try again', { 'retry-after': '1' });
     }
+    // The bot has its messages: the platform shows it typing while it wakes and answers. Not awaited,
+    // so the acknowledgement never waits on a platform API; the indicator never fails the webhook.
+    if (o.typing && isChatPlatform(platform)) {
+      for (const e of result.events) {
+        if (!claimed.includes(`d:${e.dedupeKey}`)) continue;
+        const target = ingressTypingTarget(e);
+        if (target) void o.typing.show(platform, bot, secrets, target);
+      }
+    }
     for (const key of claimed) {
       await o.store.delete(key);
       await o.store.claim(key, STORED, o.dedupeTtlMs);
@@ -131,28 +143,41 @@ export interface EgressOptions {
   store: GatewayStore;
   send: (event: CloudEvent) => Promise<void>;
   channels: ChannelSecrets;
-  env: Readonly<Record<string, string | undefined>>;
+  /** Each platform's API base and the gateway's one rate limiter (`egressContexts`). */
+  context: (platform: ChatPlatform) => EgressContext;
+  typing: PlatformTyping;
   /** `source` of the outcome events. */
   source: string;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
- * Bot replies for chat platforms: delivered through the platform's API with the reply handle kept at
- * ingress, once per reply whatever the broker's redeliveries, then a `reply.delivered` or `reply.failed`
- * event. A failure that may pass (network, 429, 5xx, after the adapter's own retries) is thrown, so
- * the broker retries with its backoff and finally dead-letters it.
+ * Each platform's egress context, from `KNBOT_<PLATFORM>_API_URL` (read once), all sharing one rate
+ * limiter: there is one per gateway process, so replies and typing indicators count against the same
+ * platform limits whichever conversation they belong to.
  */
-export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise<'delivered' | 'ignored'> {
-  const bases = apiBasesFromEnv(o.env);
+export function egressContexts(env: Readonly<Record<string, string | undefined>>, log: (msg: string, fields?: Record<string, unknown>) => void): (platform: ChatPlatform) => EgressContext {
+  const bases = apiBasesFromEnv(env);
   const limiter = new RateLimiter();
-  const context = (platform: ChatPlatform): EgressContext => ({
+  return (platform) => ({
     apiBase: bases[platform],
     fetch,
     now: Date.now,
     limiter,
-    onRetry: (info) => o.log('platform retry', { platform, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
+    onRetry: (info) => log('platform retry', { platform, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
   });
+}
+
+/**
+ * Bot output for chat platforms. Replies are delivered through the platform's API with the reply
+ * handle kept at ingress, once per reply whatever the broker's redeliveries, then a `reply.delivered`
+ * or `reply.failed` event. A failure that may pass (network, 429, 5xx, after the adapter's own retries)
+ * is thrown, so the broker retries with its backoff and finally dead-letters it. A typing indicator is
+ * shown once, and acknowledged whatever the platform said (it is best effort); a malformed one is
+ * rejected (`EgressRejection`, a 400).
+ */
+export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise<'delivered' | 'ignored'> {
+  const context = o.context;
   const handleOf = async (platform: ChatPlatform, bot: string, inReplyTo: string): Promise<ReplyHandle | undefined> => {
     const stored = await o.store.get(handleKey(platform, bot, inReplyTo));
     return stored ? (JSON.parse(stored) as ReplyHandle) : undefined;
@@ -164,7 +189,20 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     keepHandle: (platform, bot, inReplyTo, handle) => keepHandle(o.store, handleKey(platform, bot, inReplyTo), handle),
     log: o.log,
   });
+  const typing = async (event: CloudEvent): Promise<'delivered' | 'ignored'> => {
+    const { platform, bot, target } = typingRequest(event);
+    if (!isChatPlatform(platform)) return 'ignored';
+    const secrets = o.channels(bot, platform);
+    if (!secrets) {
+      o.log('typing for a channel not configured here', { platform, bot, id: event.id });
+      return 'ignored';
+    }
+    const handle = target.messageId === undefined ? undefined : await handleOf(platform, bot, target.messageId);
+    await o.typing.show(platform, bot, secrets, handle ? { ...target, handle } : target);
+    return 'delivered';
+  };
   return async (event) => {
+    if (event.type === TYPING_START) return typing(event);
     const platform = String(event.chatplatform ?? '');
     const bot = String(event.chatbot ?? '');
     if ((event.type !== REPLY_SEND && event.type !== REPLY_CHUNK) || !isChatPlatform(platform) || !bot) return 'ignored';

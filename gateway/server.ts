@@ -6,7 +6,8 @@ import { AuthError, type AuthOptions, Authenticator, type Principal, credentialO
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
-import { type ChannelSecrets, platformEgress, webhookRoutes } from './hooks.ts';
+import { type ChannelSecrets, egressContexts, platformEgress, webhookRoutes } from './hooks.ts';
+import { PlatformTyping } from './platform-typing.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type CannedReplies, replyRoutes } from './replies.ts';
 import { type BotEntry, ChatSessions } from './sessions.ts';
@@ -91,6 +92,7 @@ export class Gateway {
   readonly #ws: WsEndpoint;
   readonly #server: Server;
   readonly #egress: Server;
+  readonly #typing: PlatformTyping | undefined;
   #ready = false;
 
   constructor(options: GatewayOptions) {
@@ -118,15 +120,19 @@ export class Gateway {
       perIp: new RateLimiter(this.#limits.ipRate, this.#limits.ipBurst),
       log,
     });
+    const send = (event: CloudEvent) => this.#broker.send(event);
+    let platforms = options.platforms;
+    if (options.channels) {
+      // One set of contexts (one rate limiter) for replies and typing indicators alike.
+      const context = egressContexts(options.env ?? process.env, log);
+      this.#typing = new PlatformTyping({ context, timeoutSeconds: (bot) => this.bot(bot)?.timeoutSeconds, log });
+      platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: '/knbot/gateway', log });
+    }
     this.#server = http.createServer(this.#app());
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (new URL(req.url ?? '/', 'http://gateway').pathname === '/v1/ws') return this.#ws.upgrade(req, socket, head);
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     });
-    const send = (event: CloudEvent) => this.#broker.send(event);
-    const platforms =
-      options.platforms ??
-      (options.channels ? platformEgress({ store: this.#store, send, channels: options.channels, env: options.env ?? process.env, source: '/knbot/gateway', log }) : undefined);
     this.#egress = http.createServer(egressHandler(this.#sessions, platforms, log));
   }
 
@@ -197,6 +203,7 @@ export class Gateway {
           namespace: this.#o.namespace ?? 'default',
           maxBodyBytes: this.#limits.maxBodyBytes,
           dedupeTtlMs: this.#limits.dedupeTtlMs,
+          ...(this.#typing ? { typing: this.#typing } : {}),
           log: this.#o.log ?? (() => {}),
         }),
       );

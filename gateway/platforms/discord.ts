@@ -8,7 +8,8 @@ import type { CloudEvent } from '../../eventing/codec.ts';
 import { type ApiResult, callApi, credentialKey, failed, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type ChatData, type ChatUser, type EventParts, MESSAGE_RECEIVED, ingressEvent, str, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, WebhookRequest, WebhookResponse, WebhookResult } from './types.ts';
+import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, TypingOutcome, TypingTarget, WebhookRequest, WebhookResponse, WebhookResult } from './types.ts';
+import { perConversation, shared, skipped, typingCall } from './typing.ts';
 import { checkTimestamp, headerValue, isObject, malformed, parseJson, requirePost, requireSecret, unauthorized, verifyEd25519 } from './verify.ts';
 
 type Obj = Record<string, unknown>;
@@ -207,10 +208,27 @@ export async function deliverDiscordReply(reply: CloudEvent, handle: ReplyHandle
   return out;
 }
 
+/**
+ * `POST /channels/{channel.id}/typing` with the bot token: "typing…" for about 10 seconds or until the
+ * bot's next message. An interaction deferred with type 5 shows "<bot> is thinking…" until its first
+ * reply edits it, so it gets no indicator on top.
+ */
+export async function startDiscordTyping(target: TypingTarget, secrets: Secrets, ctx: EgressContext): Promise<TypingOutcome> {
+  const h = target.handle;
+  if (h?.kind === 'discord.interaction' && h.editOriginal === true && h.expiresAt > ctx.now()) return skipped('the deferred interaction already shows that the bot is thinking');
+  const botToken = secrets.botToken;
+  if (!botToken) return skipped('the discord channel has no botToken configured');
+  const channel = target.conversation.id;
+  if (!/^\d{1,20}$/.test(channel)) return skipped('the conversation is not a Discord channel id');
+  const limits = [shared(discordLimits(botToken, channel)[0]!), perConversation('discord', botToken, channel)];
+  return typingCall(ctx, { method: 'POST', url: `${ctx.apiBase}/channels/${channel}/typing`, headers: { authorization: `Bot ${botToken}` }, body: undefined, limits });
+}
+
 export const discord: ChatAdapter = {
   platform: 'discord',
   apiBaseEnv: 'KNBOT_DISCORD_API_URL',
   defaultApiBase: 'https://discord.com/api/v10',
   handleWebhook: handleDiscordWebhook,
   deliverReply: deliverDiscordReply,
+  startTyping: startDiscordTyping,
 };

@@ -20,7 +20,7 @@ export interface ApiRequest {
   method: 'POST' | 'PATCH';
   url: string;
   headers?: Record<string, string>;
-  /** Sent as JSON. */
+  /** Sent as JSON; undefined sends no body (and no content type). */
   body: unknown;
   limits: readonly BucketSpec[];
 }
@@ -48,8 +48,8 @@ export async function callApi(ctx: EgressContext, req: ApiRequest, verdict: (sta
       await ctx.limiter.acquire(req.limits, ctx.signal);
       const res = await ctx.fetch(req.url, {
         method: req.method,
-        headers: { 'content-type': 'application/json; charset=utf-8', ...req.headers },
-        body: JSON.stringify(req.body),
+        headers: req.body === undefined ? { ...req.headers } : { 'content-type': 'application/json; charset=utf-8', ...req.headers },
+        body: req.body === undefined ? null : JSON.stringify(req.body),
         signal: ctx.signal ? AbortSignal.any([ctx.signal, AbortSignal.timeout(policy.attemptTimeoutMs)]) : AbortSignal.timeout(policy.attemptTimeoutMs),
       });
       const body = await readBody(res);

@@ -13,3 +13,4 @@ export { line, lineRetryKey } from './line.ts';
 export { slack } from './slack.ts';
 export { telegram } from './telegram.ts';
 export { WHATSAPP_API_VERSION, whatsapp } from './whatsapp.ts';
+export { LINE_LOADING_SECONDS, loadingSeconds } from './typing.ts';

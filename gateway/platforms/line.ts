@@ -9,7 +9,8 @@ import type { CloudEvent } from '../../eventing/codec.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type ChatUser, type EventParts, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, ingressEvent, msToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import type { ChatAdapter, DeliveryOutcome, EgressContext, IngressEvent, ReplyHandle, Secrets, WebhookRequest, WebhookResult } from './types.ts';
+import type { ChatAdapter, DeliveryOutcome, EgressContext, IngressEvent, ReplyHandle, Secrets, TypingOutcome, TypingTarget, WebhookRequest, WebhookResult } from './types.ts';
+import { loadingSeconds, perConversation, shared, skipped, typingCall } from './typing.ts';
 import { hmacSha256, headerValue, isObject, malformed, parseBase64, parseJson, requirePost, requireSecret, safeEqual, unauthorized } from './verify.ts';
 
 type Obj = Record<string, unknown>;
@@ -167,10 +168,27 @@ export async function deliverLineReply(reply: CloudEvent, handle: ReplyHandle | 
   return done(messageId === undefined ? { ok: true } : { ok: true, platformMessageId: messageId });
 }
 
+/**
+ * The loading animation, `POST /v2/bot/chat/loading/start {chatId, loadingSeconds}`: shown until the
+ * bot's next message or for 5–60 seconds (a multiple of 5). One-to-one chats only: their conversation
+ * is the user's id (`U…`); a group's is `C…` and a room's `R…`.
+ * https://developers.line.biz/en/reference/messaging-api/#display-a-loading-indicator
+ */
+export async function startLineTyping(target: TypingTarget, secrets: Secrets, ctx: EgressContext): Promise<TypingOutcome> {
+  const chatId = target.conversation.id;
+  if (!chatId.startsWith('U')) return skipped('LINE shows a loading animation in one-to-one chats only');
+  const token = secrets.channelAccessToken;
+  if (!token) return skipped('the line channel has no channelAccessToken configured');
+  const body = { chatId, loadingSeconds: loadingSeconds(target.seconds) };
+  const limits = [shared(lineLimits(token)[0]!), perConversation('line', token, chatId)];
+  return typingCall(ctx, { method: 'POST', url: `${ctx.apiBase}/v2/bot/chat/loading/start`, headers: { authorization: `Bearer ${token}` }, body, limits });
+}
+
 export const line: ChatAdapter = {
   platform: 'line',
   apiBaseEnv: 'KNBOT_LINE_API_URL',
   defaultApiBase: 'https://api.line.me',
   handleWebhook: handleLineWebhook,
   deliverReply: deliverLineReply,
+  startTyping: startLineTyping,
 };

@@ -7,7 +7,8 @@ import type { CloudEvent } from '../../eventing/codec.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type ChatData, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, type EventParts, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, WebhookRequest, WebhookResult } from './types.ts';
+import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, TypingOutcome, WebhookRequest, WebhookResult } from './types.ts';
+import { skipped } from './typing.ts';
 import { checkTimestamp, hmacSha256, headerValue, isObject, malformed, parseHex, parseJson, requirePost, requireSecret, safeEqual, unauthorized } from './verify.ts';
 
 /** Slack rejects requests whose timestamp is more than five minutes from now, either way. */
@@ -318,10 +319,20 @@ export async function deliverSlackReply(reply: CloudEvent, handle: ReplyHandle |
   return ts === undefined ? { ok: true, ...forget } : { ok: true, platformMessageId: ts, ...forget };
 }
 
+/**
+ * Slack has no typing indicator a bot can show in a channel or thread: the `typing` message went away
+ * with the RTM API, and `assistant.threads.setStatus` only works in an AI app's assistant threads.
+ * So nothing is sent.
+ */
+async function startSlackTyping(): Promise<TypingOutcome> {
+  return skipped('Slack has no typing indicator for bot messages in channels');
+}
+
 export const slack: ChatAdapter = {
   platform: 'slack',
   apiBaseEnv: 'KNBOT_SLACK_API_URL',
   defaultApiBase: 'https://slack.com/api',
   handleWebhook: handleSlackWebhook,
   deliverReply: deliverSlackReply,
+  startTyping: startSlackTyping,
 };

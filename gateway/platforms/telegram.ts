@@ -8,7 +8,8 @@ import type { CloudEvent } from '../../eventing/codec.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type ChatUser, type EventParts, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, ingressEvent, secondsToTime, str, typeSegment } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, WebhookRequest, WebhookResult } from './types.ts';
+import type { ChatAdapter, DeliveryOutcome, EgressContext, ReplyHandle, Secrets, TypingOutcome, TypingTarget, WebhookRequest, WebhookResult } from './types.ts';
+import { perConversation, shared, skipped, typingCall } from './typing.ts';
 import { headerValue, isObject, malformed, parseJson, requirePost, requireSecret, secretEquals, unauthorized } from './verify.ts';
 
 type Obj = Record<string, unknown>;
@@ -223,10 +224,25 @@ export async function deliverTelegramReply(reply: CloudEvent, handle: ReplyHandl
   return messageId === undefined ? { ok: true } : { ok: true, platformMessageId: messageId };
 }
 
+/**
+ * sendChatAction `typing`: "typing…" for 5 seconds or until the bot's next message, in the message's
+ * topic when it had one (core.telegram.org/bots/api#sendchataction).
+ */
+export async function startTelegramTyping(target: TypingTarget, secrets: Secrets, ctx: EgressContext): Promise<TypingOutcome> {
+  const token = secrets.botToken;
+  if (!token) return skipped('the telegram channel has no botToken configured');
+  const { id, thread } = target.conversation;
+  const body: Obj = { chat_id: chatIdValue(id), action: 'typing' };
+  if (thread !== undefined && /^\d+$/.test(thread)) body.message_thread_id = Number(thread);
+  const limits = [shared(telegramLimits(token, id)[0]!), perConversation('telegram', token, id)];
+  return typingCall(ctx, { method: 'POST', url: `${ctx.apiBase}/bot${token}/sendChatAction`, body, limits }, telegramVerdict);
+}
+
 export const telegram: ChatAdapter = {
   platform: 'telegram',
   apiBaseEnv: 'KNBOT_TELEGRAM_API_URL',
   defaultApiBase: 'https://api.telegram.org',
   handleWebhook: handleTelegramWebhook,
   deliverReply: deliverTelegramReply,
+  startTyping: startTelegramTyping,
 };

@@ -2,6 +2,7 @@
 // on the way in (a signed request in, CloudEvents and the answer out) and do their own HTTP on the way
 // out, through the `fetch` the gateway hands them.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Conversation } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -127,6 +128,26 @@ export type DeliveryOutcome =
       handle?: ReplyHandle | null;
     };
 
+/** Where a typing indicator goes: the conversation, and what is known of the message being answered. */
+export interface TypingTarget {
+  conversation: Conversation;
+  /** The platform's id of the message being answered (WhatsApp's `wamid`, which its indicator needs). */
+  messageId?: string;
+  /** The message's reply handle: a Discord interaction deferred with "thinking…" needs no indicator. */
+  handle?: ReplyHandle;
+  /**
+   * How long the bot may take to answer, in seconds, when known: where the platform asks how long to
+   * show the indicator (LINE), it is that, within the platform's bounds.
+   */
+  seconds?: number;
+}
+
+/**
+ * What became of a typing indicator. It is best effort: `skipped` when the platform has none for this
+ * conversation or its rate limit has no token to spare, `failed` when the platform refused it.
+ */
+export type TypingOutcome = { result: 'shown' } | { result: 'skipped'; reason: string } | { result: 'failed'; reason: string; status?: number };
+
 export interface IngressAdapter {
   readonly platform: IngressPlatform;
   /** Verifies, parses and normalizes one webhook. Throws `WebhookError` and nothing else. */
@@ -140,4 +161,6 @@ export interface ChatAdapter extends IngressAdapter {
   readonly defaultApiBase: string;
   /** Delivers a `dev.knbot.chat.reply.send` event. Never throws: failures are outcomes. */
   deliverReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome>;
+  /** Shows the platform's typing indicator once: one attempt, never waiting for a rate limit. Never throws. */
+  startTyping(target: TypingTarget, secrets: Secrets, ctx: EgressContext): Promise<TypingOutcome>;
 }

@@ -9,7 +9,8 @@ import type { CloudEvent } from '../../eventing/codec.ts';
 import { callApi, credentialKey, failed, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type EventParts, MESSAGE_RECEIVED, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import { type ChatAdapter, type DeliveryOutcome, type EgressContext, type IngressEvent, type ReplyHandle, type Secrets, WebhookError, type WebhookRequest, type WebhookResult } from './types.ts';
+import { type ChatAdapter, type DeliveryOutcome, type EgressContext, type IngressEvent, type ReplyHandle, type Secrets, type TypingOutcome, type TypingTarget, WebhookError, type WebhookRequest, type WebhookResult } from './types.ts';
+import { perConversation, shared, skipped, typingCall } from './typing.ts';
 import { hmacSha256, headerValue, isObject, malformed, parseHex, parseJson, requireSecret, safeEqual, secretEquals, unauthorized } from './verify.ts';
 
 type Obj = Record<string, unknown>;
@@ -171,10 +172,29 @@ export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHand
   return messageId === undefined ? { ok: true } : { ok: true, platformMessageId: messageId };
 }
 
+/**
+ * The typing indicator: the message being answered is marked read and "typing…" shows until the reply
+ * or for 25 seconds (developers.facebook.com/documentation/business-messaging/whatsapp/typing-indicators).
+ * It needs that message's id (`wamid`).
+ */
+export async function startWhatsAppTyping(target: TypingTarget, secrets: Secrets, ctx: EgressContext): Promise<TypingOutcome> {
+  if (target.messageId === undefined) return skipped('WhatsApp shows typing only in answer to a message, and none was named');
+  const token = secrets.accessToken;
+  const phoneNumberId = secrets.phoneNumberId;
+  if (!token || !phoneNumberId) return skipped('the whatsapp channel has no accessToken or phoneNumberId configured');
+  const to = target.conversation.id;
+  const body = { messaging_product: 'whatsapp', status: 'read', message_id: target.messageId, typing_indicator: { type: 'text' } };
+  // A read receipt is no message to the user: it shares the number's throughput, not the pair limit.
+  const limits = [shared(whatsappLimits(phoneNumberId, to)[0]!), perConversation('whatsapp', phoneNumberId, to)];
+  const url = `${ctx.apiBase}/${WHATSAPP_API_VERSION}/${phoneNumberId}/messages`;
+  return typingCall(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits });
+}
+
 export const whatsapp: ChatAdapter = {
   platform: 'whatsapp',
   apiBaseEnv: 'KNBOT_WHATSAPP_API_URL',
   defaultApiBase: 'https://graph.facebook.com',
   handleWebhook: handleWhatsAppWebhook,
   deliverReply: deliverWhatsAppReply,
+  startTyping: startWhatsAppTyping,
 };

@@ -130,6 +130,9 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
 // --- Telegram Bot API (https://core.telegram.org/bots/api#making-requests): {ok, result} or
 // {ok:false, error_code, description, parameters?: {retry_after}}; the token is in the path.
 
+/** The `action` values sendChatAction takes (core.telegram.org/bots/api#sendchataction). */
+const CHAT_ACTIONS = new Set(['typing', 'upload_photo', 'record_video', 'upload_video', 'record_voice', 'upload_voice', 'upload_document', 'choose_sticker', 'find_location', 'record_video_note', 'upload_video_note']);
+
 export async function startFakeTelegram(botToken: string, knownChats: readonly string[]): Promise<FakePlatform> {
   let seq = 100;
   const error = (res: Response, code: number, description: string) => void res.status(code).json({ ok: false, error_code: code, description });
@@ -140,6 +143,11 @@ export async function startFakeTelegram(botToken: string, knownChats: readonly s
       if (m[1] !== botToken) return error(res, 401, 'Unauthorized');
       if (!isJson(req)) return error(res, 400, 'Bad Request: unsupported content type');
       if (body?.chat_id === undefined || !knownChats.includes(String(body.chat_id))) return error(res, 400, 'Bad Request: chat not found');
+      if (body.message_thread_id !== undefined && typeof body.message_thread_id !== 'number') return error(res, 400, 'Bad Request: message thread not found');
+      if (m[2] === 'sendChatAction') {
+        if (!CHAT_ACTIONS.has(body.action)) return error(res, 400, 'Bad Request: wrong parameter action in request');
+        return void res.json({ ok: true, result: true });
+      }
       if (typeof body.text !== 'string' || body.text.trim() === '') return error(res, 400, 'Bad Request: message text is empty');
       if (body.text.length > 4096) return error(res, 400, 'Bad Request: message is too long');
       const chat = { id: body.chat_id, type: String(body.chat_id).startsWith('-') ? 'supergroup' : 'private' };
@@ -160,9 +168,9 @@ export async function startFakeTelegram(botToken: string, knownChats: readonly s
 }
 
 // --- Discord (https://discord.com/developers/docs/interactions/receiving-and-responding): follow-ups
-// authenticate by the interaction token in the path; channel messages by `Authorization: Bot <token>`.
-// Each interaction keeps its messages: the original response (a "thinking…" placeholder until it is
-// edited) and its follow-ups, so tests can read what the user sees.
+// authenticate by the interaction token in the path; channel messages and typing by `Authorization: Bot
+// <token>`. Each interaction keeps its messages: the original response (a "thinking…" placeholder until
+// it is edited) and its follow-ups, so tests can read what the user sees.
 
 export interface InteractionMessages {
   /** The original response's text; undefined while it still shows "thinking…". */
@@ -185,7 +193,7 @@ export async function startFakeDiscord(applicationId: string, botToken: string):
   const fake = await startFake(
     (req, res, body) => {
       const hook = /^\/webhooks\/([^/]+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(req.path);
-      const channel = /^\/channels\/(\d+)\/messages$/.exec(req.path);
+      const channel = /^\/channels\/(\d+)\/(messages|typing)$/.exec(req.path);
       if (hook) {
         const interaction = interactions.get(hook[2]!);
         if (hook[1] !== applicationId || !interaction) return void res.status(404).json({ message: 'Unknown Webhook', code: 10015 });
@@ -207,6 +215,8 @@ export async function startFakeDiscord(applicationId: string, botToken: string):
       }
       if (channel && req.method === 'POST') {
         if (req.get('authorization') !== `Bot ${botToken}`) return void res.status(401).json({ message: '401: Unauthorized', code: 0 });
+        // Trigger Typing Indicator: no body, 204 No Content.
+        if (channel[2] === 'typing') return void res.status(204).end();
         if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
         return void res.json(message(body.content, undefined, channel[1]));
       }
@@ -253,6 +263,15 @@ export async function startFakeLine(channelAccessToken: string): Promise<FakeLin
         return void res.status(401).json({ message: 'Authentication failed. Confirm that the access token in the authorization header is valid.' });
       }
       if (!isJson(req)) return void res.status(415).json({ message: 'The content type is not supported' });
+      if (req.path === '/v2/bot/chat/loading/start') {
+        // One-to-one chats only: chatId is a user ID; loadingSeconds 5–60, a multiple of 5 (default 20).
+        if (typeof body?.chatId !== 'string' || !/^U[0-9a-f]{32}$/.test(body.chatId)) return void res.status(400).json({ message: 'The request body has 1 error(s)', details: [{ message: 'Invalid chat ID', property: 'chatId' }] });
+        const seconds = body.loadingSeconds;
+        if (seconds !== undefined && (!Number.isInteger(seconds) || seconds < 5 || seconds > 60 || seconds % 5 !== 0)) {
+          return void res.status(400).json({ message: 'The request body has 1 error(s)', details: [{ message: 'Must be a multiple of 5 between 5 and 60', property: 'loadingSeconds' }] });
+        }
+        return void res.status(202).json({});
+      }
       const messages = body?.messages;
       const validMessages = Array.isArray(messages) && messages.length >= 1 && messages.length <= 5 && messages.every((m: any) => m?.type === 'text' && typeof m.text === 'string' && m.text.length >= 1 && m.text.length <= 5000);
       const retryKey = req.get('x-line-retry-key');
@@ -290,7 +309,8 @@ export async function startFakeLine(channelAccessToken: string): Promise<FakeLin
 }
 
 // --- WhatsApp Cloud API (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages):
-// `POST /<version>/<phone-number-id>/messages`, Bearer access token, Graph error objects.
+// `POST /<version>/<phone-number-id>/messages`, Bearer access token, Graph error objects. The same path
+// marks a message read and shows "typing…" (`status: read`, `typing_indicator`).
 
 export async function startFakeWhatsApp(accessToken: string, phoneNumberId: string): Promise<FakePlatform> {
   let seq = 0;
@@ -302,6 +322,11 @@ export async function startFakeWhatsApp(accessToken: string, phoneNumberId: stri
       if (req.get('authorization') !== `Bearer ${accessToken}`) return graphError(res, 401, 190, 'Invalid OAuth access token - Cannot parse access token');
       if (m[2] !== phoneNumberId) return graphError(res, 400, 100, `Unsupported post request. Object with ID '${m[2]}' does not exist`);
       if (!isJson(req) || body?.messaging_product !== 'whatsapp') return graphError(res, 400, 100, 'The parameter messaging_product is required.');
+      if (body.status !== undefined) {
+        if (body.status !== 'read' || typeof body.message_id !== 'string' || !body.message_id.startsWith('wamid.')) return graphError(res, 400, 100, 'Invalid parameter');
+        if (body.typing_indicator !== undefined && body.typing_indicator?.type !== 'text') return graphError(res, 400, 100, 'Invalid parameter');
+        return void res.json({ success: true });
+      }
       if (typeof body.to !== 'string' || body.type !== 'text' || typeof body.text?.body !== 'string' || body.text.body === '' || body.text.body.length > 4096) {
         return graphError(res, 400, 100, 'Invalid parameter');
       }

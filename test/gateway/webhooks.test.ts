@@ -142,6 +142,11 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     await waitFor(() => sent(discord, 'echo: hi from discord'), 'the Discord follow-up', 30_000);
     await waitFor(() => sent(line, 'echo: hi from line'), 'the LINE reply', 30_000);
     await waitFor(() => sent(whatsapp, 'echo: hi from whatsapp'), 'the WhatsApp message', 30_000);
+    // Telegram showed the bot typing while it started, before its reply was sent.
+    const tgCalls = telegram.requests.map((r) => `${r.path.split('/').pop()} ${r.body?.action ?? r.body?.text}`);
+    const typingAt = tgCalls.indexOf('sendChatAction typing');
+    expect(typingAt, JSON.stringify(tgCalls)).toBeGreaterThanOrEqual(0);
+    expect(typingAt, JSON.stringify(tgCalls)).toBeLessThan(tgCalls.indexOf('sendMessage echo: hi from telegram'));
     expect(slack.requests.find((r) => r.path === '/chat.postMessage')!.headers.authorization).toBe(`Bearer ${SECRETS.SLACK_BOT_TOKEN}`);
     expect(line.requests.find((r) => JSON.stringify(r.body).includes('echo: hi from line'))!.path).toBe('/v2/bot/message/reply');
     expect(host.scaler('slowstart')!.snapshot().instances.length).toBeGreaterThan(0);
