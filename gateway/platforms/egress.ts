@@ -215,6 +215,7 @@ export function replyOutcomeEvent(reply: CloudEvent, outcome: DeliveryOutcome, s
     data.reason = outcome.reason;
     data.retryable = outcome.retryable;
     if (outcome.status !== undefined) data.status = outcome.status;
+    if (outcome.platformErrorCode !== undefined) data.platformErrorCode = outcome.platformErrorCode;
   }
   event.data = data;
   return event;

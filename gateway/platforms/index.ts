@@ -12,5 +12,5 @@ export { discord } from './discord.ts';
 export { line, lineRetryKey } from './line.ts';
 export { slack } from './slack.ts';
 export { telegram } from './telegram.ts';
-export { WHATSAPP_API_VERSION, whatsapp } from './whatsapp.ts';
+export { OUTSIDE_WINDOW_CODE, OUTSIDE_WINDOW_REASON, WHATSAPP_API_VERSION, whatsapp } from './whatsapp.ts';
 export { LINE_LOADING_SECONDS, loadingSeconds } from './typing.ts';

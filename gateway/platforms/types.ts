@@ -125,6 +125,8 @@ export type DeliveryOutcome =
       /** True when the same delivery may succeed later (network, 429, 5xx); false for 4xx and bad replies. */
       retryable: boolean;
       retryAfterMs?: number;
+      /** The platform's own error code, where it names the case (Graph `error.code`: 131047 = outside the 24-hour window). */
+      platformErrorCode?: number;
       handle?: ReplyHandle | null;
     };
 

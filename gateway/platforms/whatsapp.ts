@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
-import { callApi, credentialKey, failed, missingSecret, replyText, splitText } from './egress.ts';
+import { type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type EventParts, MESSAGE_RECEIVED, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
 import { type ChatAdapter, type DeliveryOutcome, type EgressContext, type IngressEvent, type ReplyHandle, type Secrets, type TypingOutcome, type TypingTarget, WebhookError, type WebhookRequest, type WebhookResult } from './types.ts';
@@ -147,10 +147,36 @@ export function whatsappLimits(phoneNumberId: string, to: string): BucketSpec[] 
   ];
 }
 
+// Graph API error codes that change what to do (developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
+/** "Re-engagement message": more than 24 hours since the user last wrote; only a template may go now. */
+export const OUTSIDE_WINDOW_CODE = 131047;
+/** Throughput (130429) and pair rate limit (131056): Meta answers them with HTTP 400, but they pass. */
+const RATE_LIMIT_CODES = new Set([130429, 131056]);
+export const OUTSIDE_WINDOW_REASON = 'outside_customer_service_window';
+
+/** The Graph error object's `code`, if the body is one. */
+export function graphErrorCode(body: unknown): number | undefined {
+  const error = isObject(body) && isObject(body.error) ? body.error : undefined;
+  return typeof error?.code === 'number' ? error.code : undefined;
+}
+
+/**
+ * Graph errors by their code, not only their HTTP status: a message outside the customer-service window
+ * fails for good whatever the status (no retry can reopen the window), rate limits are retried.
+ */
+export function whatsappVerdict(status: number, body: unknown): Verdict {
+  if (status >= 200 && status < 300) return httpVerdict(status, body);
+  const code = graphErrorCode(body);
+  if (code === OUTSIDE_WINDOW_CODE) return { fail: OUTSIDE_WINDOW_REASON };
+  if (code !== undefined && RATE_LIMIT_CODES.has(code)) return 'retry';
+  return httpVerdict(status, body);
+}
+
 /**
  * WhatsApp cannot stream or edit: each reply is one message (split at 4096 characters). Free-form text
- * is only accepted within 24 hours of the user's last message; later, Meta answers 4xx and the outcome
- * says so.
+ * is only accepted within 24 hours of the user's last message; later Meta refuses it with 131047, and
+ * the outcome says `outside_customer_service_window` with that code, so the bot or an operator can
+ * send an approved template instead.
  */
 export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome> {
   const text = replyText(reply);
@@ -164,8 +190,13 @@ export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHand
   for (const piece of splitText(text, MAX_TEXT)) {
     const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, type: 'text', text: { preview_url: false, body: piece } };
     const url = `${ctx.apiBase}/${WHATSAPP_API_VERSION}/${phoneNumberId}/messages`;
-    const r = await callApi(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits: whatsappLimits(phoneNumberId, to) });
-    if (!r.ok) return failed(r);
+    const r = await callApi(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits: whatsappLimits(phoneNumberId, to) }, whatsappVerdict);
+    if (!r.ok) {
+      const out = failed(r);
+      const code = graphErrorCode(r.body);
+      if (code !== undefined) out.platformErrorCode = code;
+      return out;
+    }
     const sent = isObject(r.body) && Array.isArray(r.body.messages) ? r.body.messages[0] : undefined;
     messageId ??= isObject(sent) ? str(sent.id) : undefined;
   }
@@ -187,7 +218,7 @@ export async function startWhatsAppTyping(target: TypingTarget, secrets: Secrets
   // A read receipt is no message to the user: it shares the number's throughput, not the pair limit.
   const limits = [shared(whatsappLimits(phoneNumberId, to)[0]!), perConversation('whatsapp', phoneNumberId, to)];
   const url = `${ctx.apiBase}/${WHATSAPP_API_VERSION}/${phoneNumberId}/messages`;
-  return typingCall(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits });
+  return typingCall(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits }, whatsappVerdict);
 }
 
 export const whatsapp: ChatAdapter = {

@@ -310,12 +310,20 @@ export async function startFakeLine(channelAccessToken: string): Promise<FakeLin
 
 // --- WhatsApp Cloud API (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages):
 // `POST /<version>/<phone-number-id>/messages`, Bearer access token, Graph error objects. The same path
-// marks a message read and shows "typing…" (`status: read`, `typing_indicator`).
+// marks a message read and shows "typing…" (`status: read`, `typing_indicator`). A free-form message to
+// someone who last wrote more than 24 hours ago is refused with 131047.
 
-export async function startFakeWhatsApp(accessToken: string, phoneNumberId: string): Promise<FakePlatform> {
+export interface FakeWhatsApp extends FakePlatform {
+  /** From now on `waId` last wrote more than 24 hours ago: free-form messages to them are refused. */
+  outsideWindow(waId: string): void;
+}
+
+export async function startFakeWhatsApp(accessToken: string, phoneNumberId: string): Promise<FakeWhatsApp> {
   let seq = 0;
-  const graphError = (res: Response, status: number, code: number, message: string) => void res.status(status).json({ error: { message, type: 'OAuthException', code, fbtrace_id: 'AbCdEf' } });
-  return startFake(
+  const closed = new Set<string>();
+  const graphError = (res: Response, status: number, code: number, message: string, extra: Record<string, unknown> = {}) =>
+    void res.status(status).json({ error: { message, type: 'OAuthException', code, ...extra, fbtrace_id: 'AbCdEf' } });
+  const fake = await startFake(
     (req, res, body) => {
       const m = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/.exec(req.path);
       if (!m || req.method !== 'POST') return graphError(res, 400, 100, 'Unknown path components');
@@ -330,6 +338,11 @@ export async function startFakeWhatsApp(accessToken: string, phoneNumberId: stri
       if (typeof body.to !== 'string' || body.type !== 'text' || typeof body.text?.body !== 'string' || body.text.body === '' || body.text.body.length > 4096) {
         return graphError(res, 400, 100, 'Invalid parameter');
       }
+      if (closed.has(body.to)) {
+        return graphError(res, 400, 131047, '(#131047) Re-engagement message', {
+          error_data: { messaging_product: 'whatsapp', details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' },
+        });
+      }
       res.json({ messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: body.to }], messages: [{ id: `wamid.FAKE${String(++seq).padStart(8, '0')}` }] });
     },
     (res, f) => {
@@ -338,4 +351,5 @@ export async function startFakeWhatsApp(accessToken: string, phoneNumberId: stri
       graphError(res, f.status, 2, 'Service temporarily unavailable');
     },
   );
+  return { ...fake, outsideWindow: (waId) => void closed.add(waId) };
 }

@@ -2,8 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
 import { WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
-import { WHATSAPP_API_VERSION, deliverWhatsAppReply, handleWhatsAppWebhook } from '../../../gateway/platforms/whatsapp.ts';
-import { type FakePlatform, startFakeWhatsApp } from '../../fakes/platforms.ts';
+import { egressContexts, platformEgress } from '../../../gateway/hooks.ts';
+import { PlatformTyping } from '../../../gateway/platform-typing.ts';
+import { replyOutcomeEvent } from '../../../gateway/platforms/egress.ts';
+import { WHATSAPP_API_VERSION, deliverWhatsAppReply, handleWhatsAppWebhook, whatsappVerdict } from '../../../gateway/platforms/whatsapp.ts';
+import { MemoryGatewayStore } from '../../../gateway/store.ts';
+import { type FakeWhatsApp, startFakeWhatsApp } from '../../fakes/platforms.ts';
 import { overHttp, signHub, webhook } from '../../fakes/signing.ts';
 import { egressContext } from './context.ts';
 
@@ -148,7 +152,7 @@ describe('WhatsApp normalization', () => {
 });
 
 describe('WhatsApp egress', () => {
-  let fake: FakePlatform;
+  let fake: FakeWhatsApp;
   beforeAll(async () => {
     fake = await startFakeWhatsApp(secrets.accessToken, secrets.phoneNumberId);
   });
@@ -193,13 +197,70 @@ describe('WhatsApp egress', () => {
       status: 401,
       reason: 'Invalid OAuth access token - Cannot parse access token',
       retryable: false,
+      platformErrorCode: 190,
     });
     expect(fake.requests).toHaveLength(1);
 
     fake.requests.length = 0;
     fake.fail({ status: 500, times: 3 });
     const out = await deliverWhatsAppReply(reply(), undefined, secrets, egressContext(fake.url, { retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 10 } }));
-    expect(out).toEqual({ ok: false, status: 500, reason: 'Service temporarily unavailable', retryable: true });
+    expect(out).toEqual({ ok: false, status: 500, reason: 'Service temporarily unavailable', retryable: true, platformErrorCode: 2 });
     expect(fake.requests).toHaveLength(3);
+  });
+});
+
+describe("WhatsApp's 24-hour customer-service window", () => {
+  let fake: FakeWhatsApp;
+  const LAPSED = '447700900999';
+  beforeAll(async () => {
+    fake = await startFakeWhatsApp(secrets.accessToken, secrets.phoneNumberId);
+    fake.outsideWindow(LAPSED);
+  });
+  afterAll(() => fake.close());
+
+  const reply = (to: string) => chatReplyEvent({ id: 'wamid.IN', conversation: { id: to } }, { text: 'Your order shipped.' }, '/bots/default/echo');
+
+  it('fails for good on 131047, at once, naming the window and the platform code', async () => {
+    fake.requests.length = 0;
+    const ctx = egressContext(fake.url);
+    const out = await deliverWhatsAppReply(reply(LAPSED), undefined, secrets, ctx);
+    expect(out).toEqual({ ok: false, status: 400, reason: 'outside_customer_service_window', retryable: false, platformErrorCode: 131047 });
+    expect(fake.requests).toHaveLength(1);
+    expect(ctx.retries).toEqual([]);
+    const event = replyOutcomeEvent(reply(LAPSED), out, '/knbot/gateway', 0);
+    expect(event).toMatchObject({ type: 'dev.knbot.chat.reply.failed', data: { reason: 'outside_customer_service_window', platformErrorCode: 131047, retryable: false, status: 400 } });
+    expect(validateCloudEvent(event)).toEqual([]);
+  });
+
+  it.each([
+    ['131047 whatever the HTTP status', 500, 131047, { fail: 'outside_customer_service_window' }],
+    ['a throughput limit answered with 400', 400, 130429, 'retry'],
+    ['a pair rate limit answered with 400', 400, 131056, 'retry'],
+    ['any other Graph 400', 400, 100, { fail: 'Invalid parameter' }],
+  ])('judges %s', (_, status, code, verdict) => {
+    expect(whatsappVerdict(status, { error: { message: 'Invalid parameter', type: 'OAuthException', code } })).toEqual(verdict);
+  });
+
+  it('reaches the broker as reply.failed, and the reply is not retried', async () => {
+    fake.requests.length = 0;
+    const sent: { type: string; data?: unknown }[] = [];
+    const logs: string[] = [];
+    const log = (msg: string) => void logs.push(msg);
+    const context = egressContexts({ KNBOT_WHATSAPP_API_URL: fake.url }, log);
+    const egress = platformEgress({
+      store: new MemoryGatewayStore(),
+      send: async (e) => void sent.push(e),
+      channels: (bot, platform) => (bot === 'echo' && platform === 'whatsapp' ? secrets : undefined),
+      context,
+      typing: new PlatformTyping({ context, timeoutSeconds: () => undefined, log }),
+      source: '/knbot/gateway',
+      log,
+    });
+    const event = { ...reply(LAPSED), chatbot: 'echo', chatplatform: 'whatsapp' };
+    // Resolves (the broker's delivery succeeds): retrying cannot reopen the window.
+    expect(await egress(event)).toBe('delivered');
+    expect(sent).toEqual([expect.objectContaining({ type: 'dev.knbot.chat.reply.failed', data: expect.objectContaining({ reason: 'outside_customer_service_window', platformErrorCode: 131047 }) })]);
+    expect(fake.requests).toHaveLength(1);
+    expect(logs).toContain('reply failed');
   });
 });
