@@ -18,7 +18,7 @@ options:
   --concurrency N   requests in flight before 503 (default bot.containerConcurrency, else ${DEFAULTS.containerConcurrency}; 0: no limit)
 
 environment:
-  PORT, K_SINK, K_CE_OVERRIDES, K_SERVICE   as Knative sets them
+  PORT, K_SINK, K_CE_OVERRIDES, K_REVISION as Knative sets them (K_REVISION: a field of every log line)
   KNBOT_BOT_DIR                             the bot directory when none is given (container images)
   KNBOT_CONTAINER_CONCURRENCY, KNBOT_TIMEOUT_SECONDS, KNBOT_MAX_BODY_BYTES, KNBOT_BODY_TIMEOUT_MS,
   KNBOT_DRAIN_TIMEOUT_MS, KNBOT_LOG_LEVEL (debug|info|warn|error), KNBOT_LOG_REDACT (off shows text and secrets)
@@ -62,6 +62,7 @@ async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir
       sink: env.K_SINK || undefined,
       ceOverrides,
       source: `/bots/${manifest.name}`,
+      revision: env.K_REVISION || undefined,
       config: manifest.config,
       log: { level: parseLevel(env.KNBOT_LOG_LEVEL), redact: env.KNBOT_LOG_REDACT !== 'off' },
       sessions: {

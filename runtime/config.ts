@@ -20,6 +20,8 @@ export interface ServeConfig {
   ceOverrides: Record<string, string>;
   /** `source` of the events this bot produces. */
   source: string;
+  /** The Knative revision serving the bot (K_REVISION): a field of every log line when set. */
+  revision?: string;
   config: Record<string, unknown>;
   log: LogOptions;
   sessions: SessionSettings;

@@ -56,3 +56,12 @@ export function createLogger(options: LogOptions, base: Record<string, unknown> 
 export function parseLevel(value: string | undefined): Level {
   return value === 'debug' || value === 'warn' || value === 'error' ? value : 'info';
 }
+
+/**
+ * The fields that tie a log line to its trace (the OpenTelemetry names): none for a span that carries
+ * no trace (no `traceparent` came in and no SDK made one).
+ */
+export function traceFields(context: { traceId: string; spanId: string }): Record<string, string> {
+  if (/^0+$/.test(context.traceId)) return {};
+  return { trace_id: context.traceId, span_id: context.spanId };
+}

@@ -15,7 +15,7 @@ export interface RunningPod {
 
 /** Loads the bot in `dir` and serves it: listening first, `init` after, readiness gated on it. */
 export async function startPod(dir: string, config: ServeConfig, store?: SessionStore): Promise<RunningPod> {
-  const log = createLogger(config.log, { bot: config.name });
+  const log = createLogger(config.log, config.revision ? { bot: config.name, revision: config.revision } : { bot: config.name });
   const [module, sessions] = await Promise.all([loadBotModule(dir), store ?? openSessionStore(config, log)]);
   // Read at scrape time, after the server exists.
   const metrics: PodMetrics = new PodMetrics(config.name, (): number => server.inflight);

@@ -3,7 +3,7 @@ import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
 import { conversationKey, sessionKey } from './chat.ts';
 import type { ServeConfig } from './config.ts';
-import type { Logger } from './log.ts';
+import { type Logger, traceFields } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
 import { KeyedQueue, type SessionStore, type TurnHold } from './session-store.ts';
@@ -43,6 +43,7 @@ class Turn implements TurnContext {
   #state: Record<string, unknown>;
   #session: Session | undefined;
   #interrupt: AbortSignal | undefined;
+  #log: Logger | undefined;
 
   constructor(deps: TurnDeps, at: SessionAt, state: Record<string, unknown>, work: Work, span: Span, event: CloudEvent | undefined, interrupt: AbortSignal | undefined) {
     this.#deps = deps;
@@ -57,7 +58,9 @@ class Turn implements TurnContext {
 
   get bot() { return this.#deps.config.name; }
   get config() { return this.#deps.config.config; }
-  get log() { return this.#deps.log; }
+  get log(): Logger {
+    return (this.#log ??= this.#deps.log.child(traceFields(this.#span.spanContext())));
+  }
   get metrics() { return this.#deps.metrics; }
   get tracer() { return this.#deps.tracing.tracer; }
 

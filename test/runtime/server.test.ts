@@ -181,7 +181,7 @@ describe('the bot API', () => {
     });
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
     const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}/`;
-    pod = await startPod(fixture('kitchen'), { K_SINK: sinkUrl, K_CE_OVERRIDES: '{"extensions":{"origin":"kitchen-pod"}}' });
+    pod = await startPod(fixture('kitchen'), { K_SINK: sinkUrl, K_CE_OVERRIDES: '{"extensions":{"origin":"kitchen-pod"}}', K_REVISION: 'kitchen-00001' });
     await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
   });
   afterAll(async () => {
@@ -224,6 +224,18 @@ describe('the bot API', () => {
     expect(got.headers['ce-traceparent']).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
     expect(JSON.parse(got.body)).toEqual({ from: 'e1' });
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/knbot_events_delivered_total\{result="ok",bot="kitchen"\} 1/);
+  });
+
+  it('ties what the bot logs to the trace of its turn, and to the Knative revision', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    expect((await fetch(`${pod.url}/`, chat('log', 'l1', { traceparent }))).status).toBe(200);
+    const line = await waitFor(() => pod.logs().find((l) => l.msg === 'kitchen turn'), 'the bot\'s log line');
+    expect(line).toMatchObject({ level: 'info', bot: 'kitchen', revision: 'kitchen-00001', trace_id: '0af7651916cd43dd8448eb211c80319c', n: expect.any(Number) });
+    expect(line.span_id).toMatch(/^[0-9a-f]{16}$/);
+    // Without a trace coming in, there is none to name.
+    expect((await say('log', 'l2')).status).toBe(200);
+    await waitFor(() => pod.logs().filter((l) => l.msg === 'kitchen turn').length === 2, 'the second line');
+    expect(pod.logs().filter((l) => l.msg === 'kitchen turn')[1]).not.toHaveProperty('trace_id');
   });
 
   it('answers 500 with a problem when the bot throws, and logs it', async () => {
