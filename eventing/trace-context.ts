@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { SpanContext } from '@opentelemetry/api';
 
@@ -38,4 +39,13 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
 
 export function formatTraceparent(sc: SpanContext): string {
   return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags & SAMPLED ? '01' : '00'}`;
+}
+
+/**
+ * The `traceparent` an entry point stamps on what it emits: its span's, or, when no SDK records spans,
+ * fresh ids (not sampled), so the logs of everything downstream still share one trace id.
+ */
+export function ingressTraceparent(sc: SpanContext): string {
+  if (!/^0+$/.test(sc.traceId)) return formatTraceparent(sc);
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00`;
 }

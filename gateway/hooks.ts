@@ -1,6 +1,8 @@
 import express from 'express';
 import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
+import { ingressTraceparent } from '../eventing/trace-context.ts';
+import { Tracing, failSpan } from '../runtime/tracing.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import {
   CHAT_ADAPTERS,
@@ -57,6 +59,7 @@ async function keepHandle(store: GatewayStore, key: string, handle: ReplyHandle)
  */
 export function webhookRoutes(o: HookOptions): express.Router {
   const router = express.Router();
+  const tracing = new Tracing({ 'knbot.component': 'gateway' });
   const raw = express.raw({ type: () => true, limit: o.maxBodyBytes });
   const handle = async (req: express.Request, res: express.Response) => {
     const platform = String(req.params.platform);
@@ -101,11 +104,22 @@ export function webhookRoutes(o: HookOptions): express.Router {
           const ttl = Math.max(1000, e.replyHandle.expiresAt - Date.now() + 60_000);
           await o.store.claim(handleKey(platform, bot, e.normalized.id), JSON.stringify(e.replyHandle), ttl);
         }
-        await o.send(e.raw);
-        if (e.normalized) {
-          // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
-          if (e.normalized.type === MESSAGE_RECEIVED && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
-          await o.send(e.normalized);
+        // One trace per platform event starts here: the bot's turn, and what it calls, continue it.
+        const span = tracing.start(`webhook ${platform}`, undefined);
+        span.setAttribute('knbot.bot', bot);
+        span.setAttribute('knbot.platform', platform);
+        const traceparent = ingressTraceparent(span.spanContext());
+        try {
+          await o.send({ ...e.raw, traceparent });
+          if (e.normalized) {
+            // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
+            if (e.normalized.type === MESSAGE_RECEIVED && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
+            await o.send({ ...e.normalized, traceparent });
+          }
+          span.end();
+        } catch (err) {
+          failSpan(span, err);
+          throw err;
         }
       }
     } catch (err) {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { MESSAGE_RECEIVED, keywordOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
-import { Tracing, failSpan, formatTraceparent } from '../runtime/tracing.ts';
+import { ingressTraceparent } from '../eventing/trace-context.ts';
+import { Tracing, failSpan } from '../runtime/tracing.ts';
 import type { Principal } from './auth.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import { Connection, type ConnectionLimits, type Transport } from './connection.ts';
@@ -36,7 +37,6 @@ export function wsSource(bot: BotEntry): string {
   return `/ws/${bot.namespace}/${bot.name}`;
 }
 
-const INVALID_TRACE = '00000000000000000000000000000000';
 /** The value of a message key while its event is being stored: `pending ` + the session. */
 const PENDING = 'pending ';
 /** How long a message may stay pending: past it, a replica that died while storing it blocks nothing. */
@@ -119,8 +119,7 @@ export class ChatSessions {
     // One trace per user turn starts here: the bot's spans (and what it calls) continue it.
     const span = this.#tracing.start('chat.message', undefined);
     span.setAttribute('knbot.bot', bot.name);
-    const sc = span.spanContext();
-    if (sc.traceId !== INVALID_TRACE) event.traceparent = formatTraceparent(sc);
+    event.traceparent = ingressTraceparent(span.spanContext());
     try {
       await this.#o.send(event);
       span.end();

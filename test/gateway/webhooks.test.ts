@@ -217,6 +217,19 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     expect(replied('echo: forged')).toBe(false);
   }, 60_000);
 
+  it('starts a trace for each platform message: the bot gets a traceparent, fresh for each', async () => {
+    const tg = (updateId: number) =>
+      JSON.stringify({ update_id: updateId, message: { date: 1441645532, chat: { id: 1111111, type: 'private', first_name: 'T' }, message_id: updateId, from: { id: 1111111, first_name: 'T' }, text: 'trace' } });
+    const headers = { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRETS.TELEGRAM_SECRET_TOKEN };
+    expect((await post('/hooks/telegram/slowstart', tg(30001), headers)).status).toBe(200);
+    expect((await post('/hooks/telegram/slowstart', tg(30002), headers)).status).toBe(200);
+    const traces = () => telegram.requests.map((r) => /^trace: (\S+)$/.exec(String(r.body?.text ?? ''))?.[1]).filter((t) => t !== undefined);
+    await waitFor(() => traces().length === 2, 'both answers', 30_000);
+    for (const t of traces()) expect(t).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    const [a, b] = traces().map((t) => t!.split('-')[1]);
+    expect(a).not.toBe(b);
+  }, 60_000);
+
   it('answers the WhatsApp verification handshake and Slack url_verification', async () => {
     const ok = await fetch(`${url}/hooks/whatsapp/slowstart?hub.mode=subscribe&hub.verify_token=${SECRETS.WHATSAPP_VERIFY_TOKEN}&hub.challenge=1158201444`);
     expect(ok.status).toBe(200);
