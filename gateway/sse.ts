@@ -104,12 +104,16 @@ export async function chatOnce(sessions: ChatSessions, principal: Principal, fra
   const stream = /\btext\/event-stream\b/i.test(req.headers.accept ?? '');
   let settle!: (o: Outcome) => void;
   const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
+  let chunked = false;
   const conn = sessions.connect(
     {
       write: (_seq, text, type) => {
         const f = JSON.parse(text) as Record<string, unknown>;
         if (f.id !== frame.id) return;
-        if (type === 'chunk' && stream) sseWrite(res, undefined, 'chunk', JSON.stringify({ text: f.text }));
+        if (type === 'chunk' && stream) {
+          chunked = true;
+          sseWrite(res, undefined, 'chunk', JSON.stringify({ text: f.text }));
+        }
         else if (type === 'reply') settle({ reply: f });
         else if (type === 'error') settle({ error: { code: String(f.code), message: String(f.message) } });
       },
@@ -135,6 +139,8 @@ export async function chatOnce(sessions: ChatSessions, principal: Principal, fra
     }
     const o = await outcome;
     if (stream) {
+      // A bot that answered in one piece streams as one chunk, as a pod's own /v1/chat does.
+      if (o.reply && !chunked && o.reply.text) sseWrite(res, undefined, 'chunk', JSON.stringify({ text: o.reply.text }));
       if (o.reply) sseWrite(res, undefined, 'reply', JSON.stringify(answer(o.reply, frame)));
       else sseWrite(res, undefined, 'error', JSON.stringify(o.error));
       return void res.end();

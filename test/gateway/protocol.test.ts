@@ -223,6 +223,18 @@ describe('POST /v1/chat', () => {
     expect(events.filter((e) => e.event === 'chunk').map((e) => e.data.text).join('')).toBe('one two three');
   });
 
+  it('streams a bot that answers in one piece as one chunk then the reply, as a pod does', async () => {
+    const res = await fetch(`${sys.url}/v1/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ bot: 'echo', conversation: 'h3', text: 'all at once' }),
+    });
+    const events = [...(await res.text()).matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map((m) => ({ event: m[1], data: JSON.parse(m[2]!) }));
+    expect(events.map((e) => e.event)).toEqual(['chunk', 'reply']);
+    expect(events[0]!.data).toEqual({ text: 'all at once' });
+    expect(events[1]!.data).toMatchObject({ text: 'all at once', conversation: 'h3' });
+  });
+
   it('rejects bad bodies and unknown bots with problems', async () => {
     const post = (body: string) => fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const malformed = await post('{oops');
