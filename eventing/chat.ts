@@ -74,6 +74,14 @@ export function chatChunkEvent(message: { id: string; conversation: Conversation
   return event;
 }
 
+/** The `dev.knbot.chat.typing.start` asking the platform (or client) of `message` to show the bot typing. */
+export function chatTypingEvent(message: { id: string; conversation: Conversation; event?: CloudEvent }, source: string): CloudEvent {
+  const event = chatReplyEvent(message, { text: '' }, source);
+  event.type = TYPING_START;
+  event.data = { conversation: message.conversation, inReplyTo: message.id };
+  return event;
+}
+
 /**
  * The conversation of a chat event, read leniently: `data.conversation` when it is well formed, else
  * the `subject`, else the `source`.

@@ -55,6 +55,12 @@ export interface TurnContext extends InitContext {
   emit(event: EmitEvent): Promise<void>;
   /** The incoming CloudEvent, when the turn came as one. */
   readonly event?: CloudEvent;
+  /**
+   * Shows the bot typing where the message came from (a platform's indicator, the WebSocket client's
+   * `typing` frame), through K_SINK: for a slow answer, call it again every few seconds (Telegram's lasts
+   * about 5 s). Nothing happens for a turn that did not come as a chat message event, or without K_SINK.
+   */
+  typing(): Promise<void>;
 }
 
 export type EmitEvent = Partial<CloudEvent> & { type: string };

@@ -1,4 +1,5 @@
 import type { Span } from '@opentelemetry/api';
+import { MESSAGE_RECEIVED, chatTypingEvent, conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
 import { conversationKey, sessionKey } from './chat.ts';
@@ -74,6 +75,12 @@ class Turn implements TurnContext {
 
   get touched(): boolean {
     return this.#session !== undefined;
+  }
+
+  async typing(): Promise<void> {
+    const event = this.event;
+    if (!event || event.type !== MESSAGE_RECEIVED || !this.#deps.config.sink) return;
+    await this.emit(chatTypingEvent({ id: event.id, conversation: conversationOfEvent(event), event }, this.#deps.config.source));
   }
 
   async emit(partial: EmitEvent): Promise<void> {

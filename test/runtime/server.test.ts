@@ -226,6 +226,19 @@ describe('the bot API', () => {
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/knbot_events_delivered_total\{result="ok",bot="kitchen"\} 1/);
   });
 
+  it('shows the bot typing where the message came from, through K_SINK, with ctx.typing()', async () => {
+    const extra = { 'ce-chatbot': 'kitchen', 'ce-chatplatform': 'telegram', 'ce-chattenant': 'bot1', 'ce-subject': '1111111' };
+    const res = await fetch(`${pod.url}/`, { method: 'POST', headers: chatHeaders('t1', extra), body: JSON.stringify({ text: 'typing', conversation: { id: '1111111' } }) });
+    expect(res.status).toBe(200);
+    const got = await waitFor(() => received.find((r) => r.headers['ce-type'] === 'dev.knbot.chat.typing.start'), 'the typing event');
+    expect(got.headers).toMatchObject({ 'ce-chatbot': 'kitchen', 'ce-chatplatform': 'telegram', 'ce-chattenant': 'bot1', 'ce-subject': '1111111', 'ce-source': '/bots/kitchen' });
+    expect(JSON.parse(got.body)).toEqual({ conversation: { id: '1111111' }, inReplyTo: 't1' });
+    // A turn that did not come as a chat event has nowhere to show it.
+    const before = received.length;
+    expect((await say('typing', 'no-event')).body.text).toBe('typed');
+    expect(received.slice(before).some((r) => r.headers['ce-type'] === 'dev.knbot.chat.typing.start')).toBe(false);
+  });
+
   it('ties what the bot logs to the trace of its turn, and to the Knative revision', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     expect((await fetch(`${pod.url}/`, chat('log', 'l1', { traceparent }))).status).toBe(200);
