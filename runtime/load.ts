@@ -39,6 +39,7 @@ const PACKAGE_ENTRIES: Record<string, string> = {
   'knbot/runtime': '../runtime/index.ts',
   'knbot/eventing': '../eventing/index.ts',
   'knbot/llm': '../runtime/llm/index.ts',
+  'knbot/search': '../runtime/search.ts',
 };
 let hooked = false;
 

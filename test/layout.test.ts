@@ -1,5 +1,5 @@
 // DESIGN §2: arrows point from user to used. eventing/ uses no other folder of ours; runtime/ only
-// eventing/; bots only the public `knbot` entry point.
+// eventing/; bots only the public `knbot` entry points and their own files.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,8 +36,10 @@ describe('dependency direction', () => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     for (const [, spec] of text.matchAll(/(?:from\s+|import\s*\()\s*['"]([^'"]+)['"]/g)) {
       if (spec!.startsWith('.')) {
-        const target = relative(ROOT, resolve(dirname(join(ROOT, file)), spec!)).split('/')[0]!;
-        expect([top, ...ALLOWED[top]!], `${file} imports ${spec}`).toContain(target);
+        const path = relative(ROOT, resolve(dirname(join(ROOT, file)), spec!)).split('/');
+        expect([top, ...ALLOWED[top]!], `${file} imports ${spec}`).toContain(path[0]!);
+        // A bot is deployed on its own: it imports no other bot's code.
+        if (top === 'functions') expect(path[1], `${file} imports ${spec}`).toBe(file.split('/')[1]);
       } else if (top === 'functions') {
         expect(spec!.startsWith('knbot') || spec!.startsWith('node:'), `${file} imports ${spec}`).toBe(true);
       }

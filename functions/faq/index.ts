@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineBot } from 'knbot';
-import { type DocIndex, type Hit, loadDocIndex, sourceOf } from './doc-index.ts';
+import { type DocIndex, type Hit, loadDocIndex, sourceOf } from 'knbot/search';
 
 let index: DocIndex;
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { type TurnContext, defineBot } from 'knbot';
 import { type Llm, LlmError, type LlmMessage, createLlm } from 'knbot/llm';
-import { type DocIndex, type Hit, loadDocIndex, sourceOf } from '../faq/doc-index.ts';
+import { type DocIndex, type Hit, loadDocIndex, sourceOf } from 'knbot/search';
 
 let llm: Llm;
 let docs: DocIndex;

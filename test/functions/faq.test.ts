@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DocIndex, loadDocIndex, passagesOf, sourceOf, terms } from '../../functions/faq/doc-index.ts';
+import { DocIndex, loadDocIndex, passagesOf, sourceOf, terms } from '../../runtime/search.ts';
 import { parseManifest } from '../../knative/manifest.ts';
 import { type Pod, jsonOf, startPod, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';

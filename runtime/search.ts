@@ -1,9 +1,9 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-// A BM25 index over markdown documents, cut into passages at their headings (and at ~900 characters
-// within long sections). The faq bot answers with its best passages; the llm bot grounds the model's
-// answers in them.
+// `knbot/search`: a BM25 index over markdown documents, cut into passages at their headings (and at
+// ~900 characters within long sections), for bots that answer from documents. The faq bot answers
+// with its best passages; the llm bot grounds the model's answers in them.
 
 export interface Passage {
   /** The file, relative to the corpus: `README.md`. */
