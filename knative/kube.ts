@@ -1,13 +1,20 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { Trigger } from '../eventing/model/types.ts';
 import type { KnativeService } from './render/service.ts';
 import type { TrafficTarget } from './status.ts';
 
 const GROUP = 'serving.knative.dev';
 const VERSION = 'v1';
 const PLURAL = 'services';
+const TRIGGERS = { group: 'eventing.knative.dev', version: 'v1', plural: 'triggers' } as const;
 /** Field managers: the Service is knbot's; the traffic split is the traffic command's, so a redeploy keeps it. */
 export const FIELD_MANAGER = 'knbot';
 export const TRAFFIC_MANAGER = 'knbot-traffic';
+
+/** A Trigger as listed: enough to decide whether it is still wanted. */
+export interface ListedTrigger {
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string; controller?: boolean }[] };
+}
 
 /** The narrow part of the Kubernetes API that deploy, status, traffic and delete use. */
 export interface ServiceClient {
@@ -15,6 +22,10 @@ export interface ServiceClient {
   get(namespace: string, name: string): Promise<unknown | undefined>;
   setTraffic(namespace: string, name: string, traffic: TrafficTarget[]): Promise<unknown>;
   delete(namespace: string, name: string): Promise<boolean>;
+  applyTrigger(trigger: Trigger, dryRun: boolean): Promise<unknown>;
+  /** The Triggers in `namespace` that match `labelSelector`; undefined when the cluster has no Trigger API (no Knative Eventing). */
+  listTriggers(namespace: string, labelSelector: string): Promise<ListedTrigger[] | undefined>;
+  deleteTrigger(namespace: string, name: string): Promise<boolean>;
 }
 
 const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
@@ -76,6 +87,33 @@ export function serviceClient(kc: KubeConfig): ServiceClient {
     delete: async (namespace, name) => {
       try {
         await api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+        return true;
+      } catch (e) {
+        if (notFound(e)) return false;
+        throw e;
+      }
+    },
+    applyTrigger: (trigger, dryRun) =>
+      api.patchNamespacedCustomObject(
+        {
+          ...TRIGGERS, namespace: trigger.metadata.namespace, name: trigger.metadata.name,
+          body: trigger, fieldManager: FIELD_MANAGER, force: true, ...(dryRun ? { dryRun: 'All' } : {}),
+        },
+        applyPatch,
+      ),
+    listTriggers: async (namespace, labelSelector) => {
+      try {
+        const list = (await api.listNamespacedCustomObject({ ...TRIGGERS, namespace, labelSelector })) as { items: ListedTrigger[] };
+        return list.items;
+      } catch (e) {
+        // The resource itself is unknown: a 404 on a list means the API group is not served.
+        if (notFound(e)) return undefined;
+        throw e;
+      }
+    },
+    deleteTrigger: async (namespace, name) => {
+      try {
+        await api.deleteNamespacedCustomObject({ ...TRIGGERS, namespace, name });
         return true;
       } catch (e) {
         if (notFound(e)) return false;

@@ -34,6 +34,8 @@ export interface Container {
 export interface RenderOptions {
   /** The image to run; else the manifest's `image`, else `<registry>/<name>:latest`. */
   image?: string;
+  /** The registry an image is named in when neither `image` nor the manifest's names one; else the manifest's `registry`. */
+  registry?: string;
   namespace?: string;
 }
 
@@ -53,8 +55,8 @@ const AUTOSCALING = 'autoscaling.knative.dev/';
  * Pure: the same manifest always renders the same Service.
  */
 export function renderService(m: BotManifest, options: RenderOptions = {}): KnativeService {
-  const image = options.image ?? m.image ?? (m.registry ? `${m.registry}/${m.name}:latest` : undefined);
-  if (!image) throw new RenderError(`${m.name}: no image: give --image, or set image or registry in bot.yaml`);
+  const image = botImage(m, options);
+  if (!image) throw new RenderError(`${m.name}: no image: give --image or --registry, or set image or registry in bot.yaml`);
   const namespace = options.namespace ?? m.deploy.namespace ?? m.namespace ?? 'default';
   const { scale } = m.deploy;
   const template: Record<string, string> = {};
@@ -89,6 +91,23 @@ export function renderService(m: BotManifest, options: RenderOptions = {}): Knat
     metadata: { name: m.name, namespace, labels, ...(Object.keys(service).length ? { annotations: service } : {}) },
     spec: { template: { metadata: { labels: { 'app.kubernetes.io/name': m.name, 'knbot.dev/bot': m.name }, annotations: template }, spec } },
   };
+}
+
+/**
+ * The image a bot runs, as Knative func picks it: the one given, else the manifest's `image`, else
+ * `<registry>/<name>:latest` from the registry given or the manifest's. Undefined when there is none.
+ */
+export function botImage(m: BotManifest, options: Pick<RenderOptions, 'image' | 'registry'> = {}): string | undefined {
+  const registry = (options.registry ?? m.registry)?.replace(/\/+$/, '');
+  return options.image ?? m.image ?? (registry ? `${registry}/${m.name}:latest` : undefined);
+}
+
+/**
+ * What `knbot render` shows when a bot has no image yet. `.invalid` is reserved and never resolves
+ * (RFC 2606), so a manifest applied with it fails to pull instead of running someone else's image.
+ */
+export function placeholderImage(name: string): string {
+  return `image-not-set.invalid/${name}:latest`;
 }
 
 /** func's `deploy.options.resources.limits.concurrency` is its containerConcurrency. */

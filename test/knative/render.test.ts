@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BotManifest, ManifestValidationError, parseManifest, renderService, validateService } from '../../knative/index.ts';
+import { type BotManifest, ManifestValidationError, botImage, parseManifest, placeholderImage, renderService, validateService } from '../../knative/index.ts';
 import { crdSchema, validateAgainst } from '../openapi.ts';
 import { isValidated, type ServingOracle, servingOracleAvailable, startServingOracle } from '../oracle-serving.ts';
 import { ROOT, sharedDir } from '../shared.ts';
@@ -68,6 +68,26 @@ deploy:
     expect(s.metadata.namespace).toBe('bots');
     expect(s.spec.template.spec.containers[0]).toMatchObject({ image: 'registry.local/me/hello:latest', env: [{ name: 'GREETING', value: 'hi' }], resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } } });
     expect(s.spec.template.spec.containerConcurrency).toBe(20);
+  });
+});
+
+describe('botImage (as Knative func picks the image)', () => {
+  it.each([
+    ['the image given, before all else', 'name: a\nimage: m/a:1\nregistry: m', { image: 'i/a:2', registry: 'r' }, 'i/a:2'],
+    ["bot.yaml's image, before any registry", 'name: a\nimage: m/a:1\nregistry: m', { registry: 'r' }, 'm/a:1'],
+    ["the registry given, before bot.yaml's", 'name: a\nregistry: m', { registry: 'r.example/team/' }, 'r.example/team/a:latest'],
+    ["bot.yaml's registry", 'name: a\nregistry: m.example', {}, 'm.example/a:latest'],
+    ['none', 'name: a', {}, undefined],
+  ])('%s', (_, yaml, options, image) => {
+    expect(botImage(manifest(yaml), options)).toBe(image);
+  });
+
+  it('refuses to render a Service without an image', () => {
+    expect(() => renderService(manifest('name: a'))).toThrow(/no image/);
+  });
+
+  it('has a placeholder on a reserved domain that never resolves', () => {
+    expect(placeholderImage('echo')).toMatch(/^[a-z0-9.-]+\.invalid\/echo:latest$/);
   });
 });
 
