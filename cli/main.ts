@@ -9,11 +9,11 @@ commands:
   dev [dir]         the whole system locally: chat page, gateway, broker, every bot scaled on demand
   gateway           run the gateway: WebSocket/SSE chat clients, POST /v1/chat, chat webhooks
   broker            run the local broker: durable ingress, Knative delivery semantics
-  render <bot-dir>  print the bot's Knative Service (YAML), checked against Knative's rules
-  deploy <bot-dir>  apply it to the cluster and wait until it is Ready
+  render <bot-dir>  print the bot's Knative Service, checked against Knative's rules, and its Triggers (YAML)
+  deploy <bot-dir>  apply them to the cluster and wait until the Service is Ready
   status <bot>      the Service's conditions, URL, revisions and traffic
   traffic <bot>     split traffic for a canary (--tag canary=20) or --promote the latest
-  delete <bot>      delete the Service
+  delete <bot>      delete the Service and the Triggers deploy applied
   operator          reconcile Bot and EventBinding resources into Knative Services and Triggers
   fake-llm          a deterministic OpenAI-compatible model server (streaming, failures on demand)
   help              this text

@@ -1,40 +1,172 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
-import { ManifestValidationError, parseManifest } from '../knative/manifest.ts';
-import { RenderError, renderService } from '../knative/render/service.ts';
+import { readModelYaml } from '../eventing/model/read.ts';
+import type { EventBindingResource, EventResource, Trigger } from '../eventing/model/types.ts';
+import { type BotManifest, ManifestValidationError, parseManifest } from '../knative/manifest.ts';
+import { type KnativeService, RenderError, botImage, placeholderImage, renderService } from '../knative/render/service.ts';
+import { renderTriggers } from '../knative/render/triggers.ts';
 import { validateService } from '../knative/validate.ts';
 import { UsageError, parseArgs } from './args.ts';
 
-const USAGE = `usage: knbot render <bot-dir> [--image IMAGE] [--namespace NS] [--output yaml|json]
+const USAGE = `usage: knbot render <bot-dir> [--image IMAGE | --registry REGISTRY] [--namespace NS] [--broker NAME]
+                    [--events FILE]... [--no-triggers] [--output yaml|json]
 
-Prints the Knative Service a bot deploys as, checked against Knative's webhook rules.`;
+Prints what the bot deploys as: its Knative Service, checked against Knative's webhook rules, then its
+Knative Triggers on the Broker (--broker, default "default"), as a YAML stream (--output json: a List).
+The Triggers are compiled from the Events and EventBindings in the bot directory's other YAML files and
+in each --events FILE, as the operator and knbot dev compile them; a bot with no EventBinding gets its
+default Trigger (events whose chatbot is its name, but not bot output).
+
+The image is --image, else bot.yaml's image, else <registry>/<name>:latest from --registry,
+$KNBOT_REGISTRY or bot.yaml's registry. With none, render shows a placeholder that cannot be pulled
+and says so on stderr; knbot deploy refuses.`;
+
+/** Flags of every command that renders a bot directory (render, deploy). */
+export const BOT_FLAGS = ['image', 'registry', 'namespace', 'broker', 'events'] as const;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** How to render a bot directory: flags and environment, read once at the edge. */
+export interface BotSettings {
+  image?: string;
+  registry?: string;
+  namespace?: string;
+  broker: string;
+  /** More files of Events and EventBindings (`--events`, repeatable). */
+  eventFiles: string[];
+  /** False with --no-triggers: the Service only. */
+  triggers: boolean;
+}
+
+export interface RenderedBot {
+  manifest: BotManifest;
+  service: KnativeService;
+  triggers: Trigger[];
+  /** For stderr: things that render but are probably not what was meant. */
+  warnings: string[];
+  /** True when no image was given and the Service shows {@link placeholderImage}. */
+  placeholder: boolean;
+}
+
+/** Every value of a flag that may repeat (parseArgs keeps only the last). */
+export function repeated(argv: string[], name: string): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if (a === `--${name}` && argv[i + 1] !== undefined) out.push(argv[i + 1]!);
+    else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  });
+  return out;
+}
+
+/** The settings of `argv`'s bot flags (parsed by parseArgs with {@link BOT_FLAGS}) and the environment. */
+export function botSettings(argv: string[], flags: Map<string, string | true>, env: NodeJS.ProcessEnv, usage: string): BotSettings {
+  const text = (name: string) => {
+    const v = flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const broker = text('broker') ?? 'default';
+  if (!DNS1123_LABEL.test(broker)) throw new UsageError(`--broker ${broker}: a Broker's name is a DNS-1123 label (lower-case letters, digits and -)`, usage);
+  const image = text('image');
+  const registry = text('registry') ?? (env.KNBOT_REGISTRY || undefined);
+  const namespace = text('namespace');
+  return {
+    ...(image ? { image } : {}),
+    ...(registry ? { registry } : {}),
+    ...(namespace ? { namespace } : {}),
+    broker,
+    eventFiles: repeated(argv, 'events'),
+    triggers: !flags.has('no-triggers'),
+  };
+}
+
+/**
+ * Reads and renders a bot directory: its bot.yaml (or func.yaml), and the Events and EventBindings in
+ * its other YAML files (as knbot dev reads them) and in the --events files. With no image and
+ * `placeholder`, the Service runs {@link placeholderImage}; without, that is a RenderError. Throws
+ * UsageError, ManifestValidationError and RenderError for bad input.
+ */
+export function renderBotDir(dirArg: string, settings: BotSettings, usage: string, placeholder: boolean): RenderedBot {
+  const dir = resolve(dirArg);
+  const file = ['bot.yaml', 'func.yaml'].map((f) => join(dir, f)).find((f) => existsSync(f));
+  if (!file) throw new UsageError(`${dirArg} has no bot.yaml (or func.yaml)`, usage);
+  const manifest = parseManifest(readFileSync(file, 'utf8'), file);
+  const chosen = { ...(settings.image ? { image: settings.image } : {}), ...(settings.registry ? { registry: settings.registry } : {}) };
+  const given = botImage(manifest, chosen);
+  const shown = !given && placeholder ? placeholderImage(manifest.name) : undefined;
+  const image = given ?? shown;
+  const howToSet = `give --image or --registry (or set $KNBOT_REGISTRY), or set image or registry in ${file}`;
+  if (!image) throw new RenderError(`${manifest.name} has no image: ${howToSet}`);
+  const service = renderService(manifest, { ...chosen, ...(image ? { image } : {}), ...(settings.namespace ? { namespace: settings.namespace } : {}) });
+  const warnings: string[] = [];
+  if (shown) {
+    warnings.push(`${manifest.name} has no image, so the Service shows ${shown}, which cannot be pulled: ${howToSet}`);
+  }
+  let triggers: Trigger[] = [];
+  if (settings.triggers) {
+    const model = readModel([...modelFiles(dir), ...settings.eventFiles], usage);
+    const rendered = renderTriggers(manifest.name, { namespace: service.metadata.namespace, broker: settings.broker, ...model });
+    triggers = rendered.triggers;
+    warnings.push(...rendered.warnings);
+  }
+  return { manifest, service, triggers, warnings, placeholder: shown !== undefined };
+}
+
+/** The YAML files beside bot.yaml that may hold Events and EventBindings (knbot dev reads the same). */
+function modelFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f) && !/^(bot|func)\.ya?ml$/.test(f))
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile());
+}
+
+function readModel(files: string[], usage: string): { events: EventResource[]; bindings: EventBindingResource[] } {
+  const events: EventResource[] = [];
+  const bindings: EventBindingResource[] = [];
+  const errors: string[] = [];
+  for (const file of files) {
+    if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--events ${file}: no such file`, usage);
+    const docs = readModelYaml(readFileSync(file, 'utf8'), file);
+    events.push(...docs.events);
+    bindings.push(...docs.bindings);
+    errors.push(...docs.errors.map((e) => `${e.object}: ${e.field}: ${e.message}`));
+  }
+  if (errors.length) throw new RenderError(errors.join('\n'));
+  return { events, bindings };
+}
+
+/** Objects as a YAML stream (`---` between documents), or as a JSON List, the way kubectl prints several. */
+export function formatObjects(objects: unknown[], output: 'yaml' | 'json'): string {
+  if (output === 'json') return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`;
+  return objects.map((o) => dump(o, { noRefs: true, lineWidth: -1 })).join('---\n');
+}
+
+/** Writes a bad-input error, one `knbot <command>:` line per line, and exits 2. */
+export function exitOnBadInput(command: string, e: unknown): never {
+  if (e instanceof ManifestValidationError || e instanceof RenderError) {
+    process.stderr.write(`knbot ${command}: ${e.message.split('\n').join(`\nknbot ${command}: `)}\n`);
+    process.exit(2);
+  }
+  throw e;
+}
 
 export async function renderCommand(argv: string[]): Promise<void> {
   if (argv.includes('--help')) return void console.log(USAGE);
-  const { positionals, flags } = parseArgs(argv, ['image', 'namespace', 'output'], [], USAGE);
+  const { positionals, flags } = parseArgs(argv, [...BOT_FLAGS, 'output'], ['no-triggers'], USAGE);
   if (positionals.length !== 1) throw new UsageError(positionals.length ? 'render takes one bot directory' : 'render needs a bot directory', USAGE);
   const output = flags.get('output') ?? 'yaml';
   if (output !== 'yaml' && output !== 'json') throw new UsageError('--output is yaml or json', USAGE);
-  const dir = resolve(positionals[0]!);
-  const file = ['bot.yaml', 'func.yaml'].map((f) => join(dir, f)).find((f) => existsSync(f));
-  if (!file) throw new UsageError(`${positionals[0]} has no bot.yaml (or func.yaml)`, USAGE);
+  let bot: RenderedBot;
   try {
-    const manifest = parseManifest(readFileSync(file, 'utf8'), file);
-    const image = flags.get('image');
-    const namespace = flags.get('namespace');
-    const service = renderService(manifest, { ...(typeof image === 'string' ? { image } : {}), ...(typeof namespace === 'string' ? { namespace } : {}) });
-    const problems = validateService(service);
-    if (problems.length) {
-      process.stderr.write(problems.map((p) => `knbot render: ${p.path}: ${p.message}\n`).join(''));
-      process.exit(1);
-    }
-    process.stdout.write(output === 'json' ? `${JSON.stringify(service, null, 2)}\n` : dump(service, { noRefs: true, lineWidth: -1 }));
+    bot = renderBotDir(positionals[0]!, botSettings(argv, flags, process.env, USAGE), USAGE, true);
   } catch (e) {
-    if (e instanceof ManifestValidationError || e instanceof RenderError) {
-      process.stderr.write(`knbot render: ${e.message.split('\n').join('\nknbot render: ')}\n`);
-      process.exit(2);
-    }
-    throw e;
+    exitOnBadInput('render', e);
   }
+  const problems = validateService(bot.service);
+  if (problems.length) {
+    process.stderr.write(problems.map((p) => `knbot render: ${p.path}: ${p.message}\n`).join(''));
+    process.exit(1);
+  }
+  process.stderr.write(bot.warnings.map((w) => `knbot render: warning: ${w}\n`).join(''));
+  process.stdout.write(formatObjects([bot.service, ...bot.triggers], output));
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../shared.ts';
 
@@ -10,9 +11,10 @@ const run = promisify(execFile);
 const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
 const BIN = join(ROOT, 'cli', 'knbot.js');
 
-async function knbot(args: string[], node = NODE24): Promise<{ code: number; stdout: string; stderr: string }> {
+async function knbot(args: string[], node = NODE24, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(node, [BIN, ...args], { cwd: ROOT, env: { ...process.env, PORT: '0' } });
+    const { KNBOT_REGISTRY: _, ...inherited } = process.env;
+    const { stdout, stderr } = await run(node, [BIN, ...args], { cwd: ROOT, env: { ...inherited, PORT: '0', ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -68,6 +70,66 @@ describe('the knbot command', () => {
     expect(stdout).toMatch(/^apiVersion: serving\.knative\.dev\/v1\nkind: Service\n/);
     expect(stdout).toContain('namespace: bots');
     expect(stdout).toContain('image: registry.local/echo:1');
+  });
+
+  it("renders a bot's Service followed by its default Trigger, as a YAML stream", async () => {
+    const { code, stdout, stderr } = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--broker', 'chat']);
+    expect(code, stderr).toBe(0);
+    const docs = loadAll(stdout) as any[];
+    expect(docs.map((d) => `${d.apiVersion} ${d.kind} ${d.metadata.name}`)).toEqual(['serving.knative.dev/v1 Service echo', 'eventing.knative.dev/v1 Trigger echo-default']);
+    expect(docs[1].spec).toMatchObject({ broker: 'chat', subscriber: { ref: { kind: 'Service', name: 'echo' } } });
+    const only = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--no-triggers', '--output', 'json']);
+    expect(JSON.parse(only.stdout).items.map((d: any) => d.kind)).toEqual(['Service']);
+  });
+
+  it('renders the Triggers of the Events and EventBindings given with --events', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knbot-events-'));
+    const file = join(dir, 'events.yaml');
+    writeFileSync(file, `apiVersion: knbot.dev/v1alpha1
+kind: Event
+metadata: { name: questions, labels: { bot: echo } }
+spec: { types: [dev.knbot.chat.message.received], filters: [{ cesql: "chatplatform IN ('slack', 'ws')" }] }
+---
+apiVersion: knbot.dev/v1alpha1
+kind: EventBinding
+metadata: { name: echo-questions }
+spec: { botRef: { name: echo }, eventSelector: { matchLabels: { bot: echo } }, delivery: { retry: 2, backoffDelay: PT0.5S } }
+`);
+    const { code, stdout, stderr } = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--namespace', 'bots', '--events', file]);
+    expect(code, stderr).toBe(0);
+    const triggers = (loadAll(stdout) as any[]).slice(1);
+    expect(triggers.map((t) => `${t.metadata.namespace}/${t.metadata.name}`)).toEqual(['bots/echo-questions']);
+    expect(triggers[0].spec.filters[1]).toEqual({ all: [{ exact: { type: 'dev.knbot.chat.message.received' } }, { cesql: "chatplatform IN ('slack', 'ws')" }] });
+    expect(triggers[0].spec.delivery).toEqual({ retry: 2, backoffDelay: 'PT0.5S' });
+
+    writeFileSync(file, 'apiVersion: knbot.dev/v1alpha1\nkind: Event\nmetadata: { name: e }\nspec: { types: [""] }\n');
+    const bad = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--events', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`knbot render: ${file}: Event/e: spec.types[0]: must not be empty`);
+  });
+
+  it('renders a bot with no image with a placeholder that cannot be pulled, and says how to set one', async () => {
+    const { code, stdout, stderr } = await knbot(['render', 'functions/echo']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('image: image-not-set.invalid/echo:latest');
+    expect(stderr).toMatch(/knbot render: warning: echo has no image, .*cannot be pulled: give --image or --registry \(or set \$KNBOT_REGISTRY\)/);
+  });
+
+  it.each([
+    [['--registry', 'registry.example/team'], {}, 'registry.example/team/echo:latest'],
+    [[], { KNBOT_REGISTRY: 'env.example' }, 'env.example/echo:latest'],
+    [['--registry', 'flag.example'], { KNBOT_REGISTRY: 'env.example' }, 'flag.example/echo:latest'],
+  ])('names the image in a registry: knbot render %j with %j', async (flags, env, image) => {
+    const { code, stdout, stderr } = await knbot(['render', 'functions/echo', ...flags], NODE24, env);
+    expect([code, stderr]).toEqual([0, '']);
+    expect(stdout).toContain(`image: ${image}\n`);
+  });
+
+  it('refuses to deploy a bot with no image, before it looks for a cluster', async () => {
+    const { code, stdout, stderr } = await knbot(['deploy', 'functions/echo'], NODE24, { KUBECONFIG: join(tmpdir(), 'no-such-kubeconfig') });
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(`knbot deploy: echo has no image: give --image or --registry (or set $KNBOT_REGISTRY), or set image or registry in ${join(ROOT, 'functions/echo/bot.yaml')}\n`);
   });
 
   it('refuses to render an invalid manifest, naming the file, the field and the rule', async () => {
