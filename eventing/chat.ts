@@ -9,6 +9,9 @@ export const REPLY_SEND = 'dev.knbot.chat.reply.send';
 /** A piece of a reply still being written, for clients that show it as it comes (WebSocket, SSE). */
 export const REPLY_CHUNK = 'dev.knbot.chat.reply.chunk';
 export const TYPING_START = 'dev.knbot.chat.typing.start';
+/** Egress outcomes (gateway → broker): a reply reached its platform, or could not. */
+export const REPLY_DELIVERED = 'dev.knbot.chat.reply.delivered';
+export const REPLY_FAILED = 'dev.knbot.chat.reply.failed';
 /** Set (`"true"`) on a message whose client shows replies as they are written: the bot then emits chunks. */
 export const STREAM_EXTENSION = 'chatstream';
 /** Extensions a reply carries over from the message it answers (DESIGN §4.1, §6). */

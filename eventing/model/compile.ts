@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { REPLY_CHUNK, REPLY_SEND, TYPING_START } from '../chat.ts';
+import { REPLY_CHUNK, REPLY_DELIVERED, REPLY_SEND, TYPING_START } from '../chat.ts';
 import type { SubscriptionsApiFilter } from '../filters/types.ts';
 import { selects } from './selector.ts';
 import type { BotRoute, Destination, EventBindingResource, EventResource, EventSpec, Trigger } from './types.ts';
@@ -32,7 +32,9 @@ export interface CompiledRouting {
  * A bot's own output carries its `chatbot` too (replies keep the message's extensions): a Trigger that
  * selects on `chatbot` alone would deliver every reply and chunk back to the bot that wrote it.
  */
-const NOT_BOT_OUTPUT: SubscriptionsApiFilter = { not: { any: [REPLY_SEND, REPLY_CHUNK, TYPING_START].map((type) => ({ exact: { type } })) } };
+// What a bot sends, and word that a reply reached its platform, carry `chatbot` too: neither wakes the
+// bot. `reply.failed` does reach it, so it can answer another way (a WhatsApp template, say).
+const NOT_BOT_OUTPUT: SubscriptionsApiFilter = { not: { any: [REPLY_SEND, REPLY_CHUNK, TYPING_START, REPLY_DELIVERED].map((type) => ({ exact: { type } })) } };
 
 /** The filter of one Event: each given part must hold; a part with several values is any of them. */
 export function eventFilter(spec: EventSpec): SubscriptionsApiFilter {
@@ -58,7 +60,8 @@ function anyOf(filters: SubscriptionsApiFilter[]): SubscriptionsApiFilter {
  * Broker with `filters: [{exact: {chatbot}}, {any: [each bound Event's filter]}]` and the bot's Service
  * as subscriber; bound Events with a canned `reply` get a Trigger each to the reply router instead,
  * and are excluded from the bot's Trigger so the bot is not woken for them. A bot with no binding gets
- * the events whose `chatbot` is its name, but for bot output (replies, chunks, typing). Pure: the same model always gives the same Triggers.
+ * the events whose `chatbot` is its name, but for bot output (replies, chunks, typing) and delivery
+ * receipts. Pure: the same model always gives the same Triggers.
  */
 export function compileRouting(
   model: { bots: BotRoute[]; events: EventResource[]; bindings: EventBindingResource[] },

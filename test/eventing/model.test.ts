@@ -86,6 +86,9 @@ describe('the Event / EventBinding model', () => {
     expect(toLonely(message)).toBe(true);
     // Its own replies and chunks carry `chatbot: lonely` too, and must not come back to it.
     for (const type of ['dev.knbot.chat.reply.send', 'dev.knbot.chat.reply.chunk', 'dev.knbot.chat.typing.start']) expect(toLonely({ ...message, type })).toBe(false);
+    // Word that its reply arrived does not wake it either; word that it failed does.
+    expect(toLonely({ ...message, type: 'dev.knbot.chat.reply.delivered' })).toBe(false);
+    expect(toLonely({ ...message, type: 'dev.knbot.chat.reply.failed' })).toBe(true);
   });
 
   it('routes a slack mention to the bot, and a keyword to the canned reply only', () => {

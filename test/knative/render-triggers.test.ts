@@ -25,7 +25,7 @@ describe('renderTriggers', () => {
           broker: 'chat',
           filters: [
             { exact: { chatbot: 'echo' } },
-            { not: { any: ['dev.knbot.chat.reply.send', 'dev.knbot.chat.reply.chunk', 'dev.knbot.chat.typing.start'].map((type) => ({ exact: { type } })) } },
+            { not: { any: ['dev.knbot.chat.reply.send', 'dev.knbot.chat.reply.chunk', 'dev.knbot.chat.typing.start', 'dev.knbot.chat.reply.delivered'].map((type) => ({ exact: { type } })) } },
           ],
           subscriber: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'echo' } },
         },
