@@ -64,6 +64,7 @@ async function readConfig(argv: string[], env: NodeJS.ProcessEnv): Promise<{ dir
       source: `/bots/${manifest.name}`,
       revision: env.K_REVISION || undefined,
       config: manifest.config,
+      websocket: manifest.websocket ?? false,
       log: { level: parseLevel(env.KNBOT_LOG_LEVEL), redact: env.KNBOT_LOG_REDACT !== 'off' },
       sessions: {
         turnPolicy: turnPolicy as TurnPolicy,

@@ -23,6 +23,8 @@ export interface ServeConfig {
   /** The Knative revision serving the bot (K_REVISION): a field of every log line when set. */
   revision?: string;
   config: Record<string, unknown>;
+  /** Direct WebSocket clients on `GET /v1/ws` (bot.yaml `bot.websocket: true`); 404 to the handshake when false. */
+  websocket: boolean;
   log: LogOptions;
   sessions: SessionSettings;
 }

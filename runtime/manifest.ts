@@ -13,6 +13,8 @@ export interface PodManifest {
   containerConcurrency?: number;
   timeoutSeconds?: number;
   maxBodyBytes?: number;
+  /** `bot.websocket`: the pod takes direct WebSocket clients on `GET /v1/ws`. */
+  websocket?: boolean;
   /** `bot.sessions`, checked as knative/manifest.ts checks it. */
   sessions: { turnPolicy?: TurnPolicy; debounceMs?: number };
   config: Record<string, unknown>;
@@ -78,12 +80,14 @@ export function parsePodManifest(text: string, file: string): PodManifest {
     throw new ManifestError(file, 'bot.sessions.turnPolicy', `must be one of ${TURN_POLICIES.join(', ')}`);
   }
   const debounceMs = intAt(sessions.debounceMs, file, 'bot.sessions.debounceMs', 1, MAX_DEBOUNCE_MS);
+  if (bot.websocket !== undefined && typeof bot.websocket !== 'boolean') throw new ManifestError(file, 'bot.websocket', 'must be true or false');
   return {
     name: m.name,
     envs,
     containerConcurrency: intAt(bot.containerConcurrency, file, 'bot.containerConcurrency', 0, 1000),
     timeoutSeconds: intAt(bot.timeoutSeconds, file, 'bot.timeoutSeconds', 1, 3600),
     maxBodyBytes: intAt(bot.maxBodyBytes, file, 'bot.maxBodyBytes', 1, 1 << 30),
+    ...(typeof bot.websocket === 'boolean' ? { websocket: bot.websocket } : {}),
     sessions: {
       ...(turnPolicy === undefined ? {} : { turnPolicy: turnPolicy as TurnPolicy }),
       ...(debounceMs === undefined ? {} : { debounceMs }),

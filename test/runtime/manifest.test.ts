@@ -53,3 +53,27 @@ describe('bot.sessions: the pod\'s reader and knative\'s agree', () => {
     expect(knative('name: a\nbot: { sessions: { policy: queue } }')).toEqual({ rejects: ['bot.sessions.policy'] });
   });
 });
+
+describe('bot.websocket: the pod\'s reader and knative\'s agree', () => {
+  it.each([
+    ['', false],
+    ['websocket: true', true],
+    ['websocket: false', false],
+    ['websocket: "true"', { rejects: ['bot.websocket'] }],
+    ['websocket: 1', { rejects: ['bot.websocket'] }],
+    ['websocket: ~', { rejects: ['bot.websocket'] }],
+  ])('bot: { %s } → %j', (field, expected) => {
+    const yaml = `name: a\nbot: { ${field} }`;
+    const read = (parse: () => boolean) => {
+      try {
+        return parse();
+      } catch (e) {
+        if (e instanceof ManifestValidationError) return { rejects: e.problems.map((p) => p.field) };
+        if (e instanceof ManifestError) return { rejects: [e.field] };
+        throw e;
+      }
+    };
+    expect(read(() => parseManifest(yaml, 'bot.yaml').bot.websocket)).toEqual(expected);
+    expect(read(() => parsePodManifest(yaml, 'bot.yaml').websocket ?? false)).toEqual(expected);
+  });
+});
