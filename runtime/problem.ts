@@ -1,5 +1,8 @@
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FieldError } from '../eventing/codec.ts';
+
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 /** An HTTP error answered as problem details (RFC 9457): `type`, `title`, `status`, `detail`. */
 export class HttpProblem extends Error {
@@ -43,4 +46,12 @@ export function sendProblem(res: ServerResponse, problem: HttpProblem, close = f
   };
   if (close) headers.connection = 'close';
   res.writeHead(problem.status, headers).end(body);
+}
+
+/** Answers an HTTP upgrade the server will not take: a whole response on the raw socket, then closed. */
+export function writeProblem(socket: Duplex, problem: HttpProblem): void {
+  const body = JSON.stringify(problem.toJSON());
+  const headers = { 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)), ...problem.headers, connection: 'close' };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n${head}\r\n${body}`);
 }

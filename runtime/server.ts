@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import {
   BATCH_CONTENT_TYPE,
@@ -19,7 +20,7 @@ import type { LoadedModule } from './load.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
-import { HttpProblem, sendProblem } from './problem.ts';
+import { HttpProblem, sendProblem, writeProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
 import { sendToSink } from './sink.ts';
 import { Tracing, failSpan } from './tracing.ts';
@@ -27,7 +28,8 @@ import { Turns } from './turn.ts';
 import { IN_PROGRESS } from './turn-policy.ts';
 import { eventReply, messageReply } from './replies.ts';
 import { NO_CONTENT, answerOne, chatAnswer, health, isCloudEventsMediaType, sse } from './respond.ts';
-import { Work } from './work.ts';
+import { HttpWork, MessageWork, type Work } from './work.ts';
+import type { DirectSockets } from './ws.ts';
 
 export interface PodDeps {
   log: Logger;
@@ -50,10 +52,12 @@ export class PodServer {
   readonly #sessions: SessionStore;
   readonly #tracing: Tracing;
   readonly #turns: Turns;
-  readonly #server: Server<typeof IncomingMessage, typeof Work>;
+  readonly #server: Server<typeof IncomingMessage, typeof HttpWork>;
   readonly #bodies = new Set<PendingBody>();
   readonly #work = new Set<Work>();
   readonly #closed: (this: Work) => void;
+  /** `GET /v1/ws`, for a chat bot whose bot.yaml says `bot.websocket: true`. */
+  #sockets: DirectSockets | undefined;
   readonly #stop = new AbortController();
   #sweeper: NodeJS.Timeout | undefined;
   #ready = false;
@@ -73,9 +77,17 @@ export class PodServer {
     this.#closed = function (this: Work) {
       server.#finished(this);
     };
-    this.#server = createServer({ ServerResponse: Work, keepAliveTimeout: 65_000, requestTimeout: config.bodyTimeoutMs + 5_000 }, (req, res) =>
-      this.#onRequest(req, res as Work),
+    this.#server = createServer(
+      {
+        ServerResponse: HttpWork,
+        keepAliveTimeout: 65_000,
+        requestTimeout: config.bodyTimeoutMs + 5_000,
+        // WebSocket handshakes come to 'upgrade'; any other Upgrade header (h2c…) is a plain request.
+        shouldUpgradeCallback: (req) => req.method === 'GET' && /^websocket$/i.test(req.headers.upgrade ?? ''),
+      },
+      (req, res) => this.#onRequest(req, res as HttpWork),
     );
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
       const body = JSON.stringify(new HttpProblem(400, 'bad_http', 'Malformed HTTP request', err.code ?? 'malformed request').toJSON());
@@ -94,6 +106,19 @@ export class PodServer {
 
   /** Listens; resolves with the port. */
   async start(): Promise<number> {
+    const module = this.#module;
+    if (this.#config.websocket && module.kind === 'bot' && module.bot.onMessage) {
+      // Loaded only for a bot that takes sockets: the rest start without `ws`.
+      const { DirectSockets } = await import('./ws.ts');
+      this.#sockets = new DirectSockets({
+        config: this.#config,
+        log: this.#log,
+        bot: module.bot,
+        turns: this.#turns,
+        tracing: this.#tracing,
+        admit: (onProblem) => this.#admitMessage(onProblem),
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(this.#config.port, this.#config.host, () => resolve());
@@ -145,6 +170,7 @@ export class PodServer {
       await idle;
       clearTimeout(timer);
     }
+    await this.#sockets?.close();
     this.#stop.abort(new Error('shutting down'));
     try {
       if (this.#module.kind === 'bot') await this.#module.bot.shutdown?.(this.#turns.initContext());
@@ -173,11 +199,42 @@ export class PodServer {
     if (w.timedOut) return;
     w.timedOut = true;
     w.abort(new Error(problem.message));
-    if (w.headersSent) w.end();
-    else sendProblem(w, problem, true);
+    w.answerProblem(problem);
   }
 
-  #onRequest(req: IncomingMessage, res: Work): void {
+  /** A WebSocket handshake: `GET /v1/ws` for a bot that takes sockets, a problem response for the rest. */
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Until ws takes the socket, an error on it (a client gone) must not reach the process.
+    socket.on('error', () => socket.destroy());
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== '/v1/ws') return writeProblem(socket, new HttpProblem(404, 'not_found', 'Not found', `no WebSocket endpoint at ${path}: it is /v1/ws`));
+    if (!this.#sockets) {
+      const why = this.#module.kind === 'bot' && this.#module.bot.onMessage ? 'this bot takes no WebSocket clients: set bot.websocket: true in its bot.yaml' : 'this bot has no onMessage';
+      return writeProblem(socket, new HttpProblem(404, 'not_found', 'Not found', why));
+    }
+    if (!this.ready) {
+      const why = this.#draining ? 'the bot is shutting down' : 'the bot is still starting';
+      return writeProblem(socket, new HttpProblem(503, 'unavailable', 'Service unavailable', why, { headers: { 'retry-after': '1' } }));
+    }
+    this.#sockets.upgrade(req, socket, head);
+  }
+
+  /** Admission of a message on a direct socket, as `#accept` admits a request; a problem when it cannot be taken now. */
+  #admitMessage(onProblem: (problem: HttpProblem) => void): MessageWork | HttpProblem {
+    if (!this.ready) return new HttpProblem(503, 'unavailable', 'Service unavailable', this.#draining ? 'the bot is shutting down' : 'the bot is still starting');
+    const cc = this.#config.containerConcurrency;
+    if (cc > 0 && this.#work.size >= cc) return new HttpProblem(503, 'overloaded', 'Over capacity', `more than ${cc} requests in flight`);
+    const work = new MessageWork(onProblem, (w) => this.#finished(w));
+    work.started = performance.now();
+    work.deadline = work.started + this.#config.timeoutMs;
+    work.route = 'ws';
+    this.#work.add(work);
+    return work;
+  }
+
+  #onRequest(req: IncomingMessage, res: HttpWork): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -211,7 +268,7 @@ export class PodServer {
   }
 
   /** Admission: draining, starting and over capacity answer 503; the rest is counted, timed and run. */
-  #accept(req: IncomingMessage, res: Work, route: string, handler: (req: IncomingMessage, res: Work) => MaybePromise<void>): void {
+  #accept(req: IncomingMessage, res: HttpWork, route: string, handler: (req: IncomingMessage, res: HttpWork) => MaybePromise<void>): void {
     if (!this.ready) {
       req.resume();
       const why = this.#draining ? 'the bot is shutting down' : 'the bot is still starting';
@@ -260,7 +317,7 @@ export class PodServer {
   }
 
   /** `POST /`: read, decode, dispatch each event, answer; synchronous when the bot is. */
-  #onEvents(req: IncomingMessage, res: Work): void {
+  #onEvents(req: IncomingMessage, res: HttpWork): void {
     readBody(req, this.#config.maxBodyBytes, this.#config.bodyTimeoutMs, this.#bodies, (err, body) => {
       if (err) return this.#fail(req, res, err);
       try {
@@ -272,7 +329,7 @@ export class PodServer {
     });
   }
 
-  #answerEvents(req: IncomingMessage, res: Work, body: Buffer): MaybePromise<void> {
+  #answerEvents(req: IncomingMessage, res: HttpWork, body: Buffer): MaybePromise<void> {
     const module = this.#module;
     if (module.kind === 'func' && !hasCloudEventHeaders(req.headers) && !isCloudEventsMediaType(req.headers['content-type'])) {
       return answerFunc(module.func, req, res, body, undefined, this.#log);
@@ -285,7 +342,7 @@ export class PodServer {
     return this.#answerBatch(req, res, body, events);
   }
 
-  async #answerBatch(req: IncomingMessage, res: Work, body: Buffer, events: CloudEvent[]): Promise<void> {
+  async #answerBatch(req: IncomingMessage, res: HttpWork, body: Buffer, events: CloudEvent[]): Promise<void> {
     const module = this.#module;
     const replies: CloudEvent[] = [];
     for (const event of events) {
@@ -364,7 +421,7 @@ export class PodServer {
   }
 
   /** `POST /v1/chat`: `{conversation, text, user?}` → JSON, or SSE chunks then the reply. */
-  async #onChat(req: IncomingMessage, res: Work): Promise<void> {
+  async #onChat(req: IncomingMessage, res: HttpWork): Promise<void> {
     if (this.#module.kind !== 'bot' || !this.#module.bot.onMessage) {
       req.resume();
       throw new HttpProblem(404, 'no_chat', 'Not a chat bot', 'this bot has no onMessage: POST CloudEvents to / instead');
