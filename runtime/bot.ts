@@ -14,6 +14,11 @@ export interface ChatMessage {
   mentions?: unknown[];
   /** `slack`, `telegram`, `ws`, … when the event says (`chatplatform`). */
   platform?: string;
+  /**
+   * Set when the message is a button pressed, a command run or a menu item chosen
+   * (`dev.knbot.chat.action.invoked`); `text` is then what the user saw (the value or the label).
+   */
+  action?: { type: string; id: string; value?: string };
   /** The CloudEvent the message came in, when it came as one. */
   event?: CloudEvent;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chatReplyEvent, conversationKey as keyOf, parseConversationKey } from '../eventing/chat.ts';
+import { ACTION_INVOKED, chatReplyEvent, conversationKey as keyOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, MessageResult, Reply, ReplyChunk } from './bot.ts';
 import { type MaybePromise, andThen } from './maybe.ts';
@@ -20,7 +20,15 @@ export function messageFromEvent(event: CloudEvent): ChatMessage {
   if (Array.isArray(d.attachments)) msg.attachments = d.attachments;
   if (Array.isArray(d.mentions)) msg.mentions = d.mentions;
   if (typeof event.chatplatform === 'string') msg.platform = event.chatplatform;
+  if (event.type === ACTION_INVOKED) msg.action = actionOf(d.action);
   return msg;
+}
+
+function actionOf(value: unknown): NonNullable<ChatMessage['action']> {
+  const a = value as Record<string, unknown> | null | undefined;
+  if (typeof a !== 'object' || a === null || typeof a.type !== 'string' || typeof a.id !== 'string') throw invalid('data.action', 'an action needs a type and an id string');
+  if (a.value !== undefined && typeof a.value !== 'string') throw invalid('data.action.value', 'must be a string');
+  return a.value === undefined ? { type: a.type, id: a.id } : { type: a.type, id: a.id, value: a.value };
 }
 
 function conversationOf(value: unknown, event: CloudEvent): ChatMessage['conversation'] {

@@ -11,7 +11,7 @@ import {
 } from '../eventing/codec.ts';
 import { type PendingBody, bodyTimeout, readBody, readBodyAsync } from './body.ts';
 import type { Bot, ChatMessage } from './bot.ts';
-import { MESSAGE_RECEIVED, STREAM_EXTENSION } from '../eventing/chat.ts';
+import { ACTION_INVOKED, MESSAGE_RECEIVED, STREAM_EXTENSION } from '../eventing/chat.ts';
 import { ChunkStream } from './chunks.ts';
 import { collectReply, conversationKey, eventSessionKey, isStreamed, messageFromChatRequest, messageFromEvent, sessionKey } from './chat.ts';
 import type { ServeConfig } from './config.ts';
@@ -355,7 +355,7 @@ export class PodServer {
     res.writeHead(200, { 'content-type': BATCH_CONTENT_TYPE, 'content-length': String(msg.body.length) }).end(msg.body);
   }
 
-  /** One event to the bot: chat messages to `onMessage`, the rest to `onEvent`; the reply event, if any. */
+  /** One event to the bot: chat messages and actions to `onMessage`, the rest to `onEvent`; the reply event, if any. */
   #dispatch(bot: Bot, event: CloudEvent, work: Work, req: IncomingMessage): MaybePromise<CloudEvent | undefined> {
     const span = this.#span(event.type, req.headers.traceparent ?? event.traceparent);
     let out: MaybePromise<CloudEvent | undefined>;
@@ -382,7 +382,8 @@ export class PodServer {
   }
 
   #route(bot: Bot, event: CloudEvent, work: Work, span: Span): MaybePromise<CloudEvent | undefined> {
-    if (event.type === MESSAGE_RECEIVED && bot.onMessage) {
+    // A button pressed is said, like a message: the bot answers it in the conversation (msg.action says which).
+    if ((event.type === MESSAGE_RECEIVED || event.type === ACTION_INVOKED) && bot.onMessage) {
       const msg = messageFromEvent(event);
       const onMessage = bot.onMessage;
       const chunks = this.#chunkStream(event, msg);

@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import { MESSAGE_RECEIVED, chatTypingEvent, conversationOfEvent } from '../eventing/chat.ts';
+import { ACTION_INVOKED, MESSAGE_RECEIVED, chatTypingEvent, conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import type { ChatMessage, EmitEvent, InitContext, Session, TurnContext } from './bot.ts';
 import { conversationKey, sessionKey } from './chat.ts';
@@ -79,7 +79,7 @@ class Turn implements TurnContext {
 
   async typing(): Promise<void> {
     const event = this.event;
-    if (!event || event.type !== MESSAGE_RECEIVED || !this.#deps.config.sink) return;
+    if (!event || (event.type !== MESSAGE_RECEIVED && event.type !== ACTION_INVOKED) || !this.#deps.config.sink) return;
     await this.emit(chatTypingEvent({ id: event.id, conversation: conversationOfEvent(event), event }, this.#deps.config.source));
   }
 

@@ -226,6 +226,20 @@ describe('the bot API', () => {
     expect(await (await fetch(`${pod.url}/metrics`)).text()).toMatch(/knbot_events_delivered_total\{result="ok",bot="kitchen"\} 1/);
   });
 
+  it('answers a button pressed (chat.action.invoked) with onMessage, in the conversation', async () => {
+    const press = (action: unknown) =>
+      fetch(`${pod.url}/`, {
+        method: 'POST',
+        headers: chatHeaders('p1', { 'ce-type': 'dev.knbot.chat.action.invoked', 'ce-subject': 'C7' }),
+        body: JSON.stringify({ text: 'Yes please', conversation: { id: 'C7' }, action }),
+      });
+    const res = await press({ type: 'button', id: 'yes', value: 'Yes please' });
+    expect([res.status, res.headers.get('ce-type'), res.headers.get('ce-subject')]).toEqual([200, 'dev.knbot.chat.reply.send', 'C7']);
+    expect(await jsonOf(res)).toMatchObject({ text: 'pressed yes (Yes please)', inReplyTo: 'p1' });
+    const bad = await press({ type: 'button' });
+    expect([bad.status, (await jsonOf(bad)).type]).toEqual([400, 'urn:knbot:problem:invalid_chat_message']);
+  });
+
   it('shows the bot typing where the message came from, through K_SINK, with ctx.typing()', async () => {
     const extra = { 'ce-chatbot': 'kitchen', 'ce-chatplatform': 'telegram', 'ce-chattenant': 'bot1', 'ce-subject': '1111111' };
     const res = await fetch(`${pod.url}/`, { method: 'POST', headers: chatHeaders('t1', extra), body: JSON.stringify({ text: 'typing', conversation: { id: '1111111' } }) });
