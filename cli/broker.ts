@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type BrokerRoute, LocalBroker } from '../eventing/broker/index.ts';
 import { validateFilters } from '../eventing/filters/index.ts';
+import { processRegistry } from '../eventing/metrics.ts';
 import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 
 const USAGE = `usage: knbot broker --state-dir DIR --routes FILE [--port N] [--host ADDR] [--max-ttl N]
 
 Runs the local broker on its own: CloudEvents POSTed to it are answered 202 once stored in DIR, then
-delivered to every matching route with Knative's retry, backoff and dead-letter rules.
+delivered to every matching route with Knative's retry, backoff and dead-letter rules. GET /metrics
+on the same port: ingress requests, deliveries by route and result, pending and dead deliveries.
 
   --routes FILE   JSON list of routes: [{id, filters, url | reply: {text}, delivery?, ordered?, deadLetterUrl?}]
                   (filters: a Trigger's spec.filters array, or {attributes: {...}}; reply: a canned
@@ -53,6 +55,7 @@ export async function brokerCommand(argv: string[]): Promise<void> {
     ...(typeof host === 'string' ? { host } : {}),
     routes: readRoutes(routesFile),
     ...(maxTtl !== undefined ? { maxTtl } : {}),
+    registry: processRegistry(),
     log: (msg, fields) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`),
   });
   const bound = await broker.start();

@@ -1,14 +1,17 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import type { CloudEvent } from '../cloudevent.ts';
 import { CloudEventError } from '../errors.ts';
 import { decodeHttp } from '../http/decode.ts';
 import type { FilterSpec } from '../filters/types.ts';
 import type { DeliverySpec } from '../model/types.ts';
+import { metricsText } from '../metrics.ts';
 import { Router } from '../router/router.ts';
 import { MAX_TTL, TTL_ATTRIBUTE, deliveryPolicy, nextTtl } from './delivery.ts';
 import { DLS_SUFFIX, Dispatcher, type RouteTarget } from './dispatcher.ts';
+import { BrokerMetrics } from './metrics.ts';
 import { BrokerStore, type NewDelivery, type PendingDelivery } from './store.ts';
 
 const { createServer } = process.getBuiltinModule('node:http');
@@ -37,6 +40,11 @@ export interface BrokerOptions {
   routes: BrokerRoute[];
   maxBodyBytes?: number;
   maxTtl?: number;
+  /**
+   * Where its metrics go, served at `GET /metrics`: the process's registry (`knbot dev` shares the
+   * host's); default, one of its own without Node's process metrics, which the process adds.
+   */
+  registry?: Registry;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -54,6 +62,7 @@ export class LocalBroker {
   readonly #store: BrokerStore;
   readonly #dispatcher: Dispatcher;
   readonly #server: Server;
+  readonly #metrics: BrokerMetrics;
   #routes: Compiled;
   #port = 0;
   #gc: NodeJS.Timeout | undefined;
@@ -63,6 +72,7 @@ export class LocalBroker {
     mkdirSync(options.stateDir, { recursive: true });
     this.#store = new BrokerStore(join(options.stateDir, 'broker.db'));
     this.#routes = compile(options.routes);
+    this.#metrics = new BrokerMetrics(options.registry ?? new Registry(), { pending: () => this.pending(), dead: () => this.dead() });
     this.#dispatcher = new Dispatcher(this.#store, {
       target: (id) => this.#routes.targets.get(id),
       routeReply: (reply, ttl) => {
@@ -72,7 +82,10 @@ export class LocalBroker {
         return { event, deliveries: this.#deliveries(event) };
       },
       ingressUrl: () => `http://127.0.0.1:${this.#port}/`,
-      onOutcome: (route, result) => options.log?.('delivery', { route, result }),
+      onOutcome: (route, result) => {
+        this.#metrics.delivered(route, result);
+        options.log?.('delivery', { route, result });
+      },
     });
     this.#server = createServer((req, res) => this.#onRequest(req, res));
   }
@@ -129,7 +142,12 @@ export class LocalBroker {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === 'GET' && (req.url === '/health' || req.url === '/healthz')) return void res.writeHead(200, { 'content-length': '2' }).end('ok');
+    if (req.method === 'GET' && req.url === '/metrics') {
+      return void metricsText(this.#metrics.registry).then(({ status, headers, body }) => res.writeHead(status, headers).end(body));
+    }
     if (req.method !== 'POST') return problem(res, 405, 'method_not_allowed', 'POST CloudEvents to the broker');
+    const started = performance.now();
+    res.once('close', () => this.#metrics.ingress(res.statusCode, (performance.now() - started) / 1000));
     const limit = this.#options.maxBodyBytes ?? 1 << 20;
     const chunks: Buffer[] = [];
     let size = 0;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BrokerRoute, brokerRoutes } from '../../eventing/broker/index.ts';
 import { compileRouting, readModelYaml } from '../../eventing/model/index.ts';
+import { count, metricsOf, sample } from '../metrics.ts';
 import { freePort, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 import { Subscriber } from '../subscriber.ts';
@@ -157,6 +158,54 @@ describe('the local broker', () => {
     const firstB = sub.received.findIndex((r) => r.headers['ce-id'] === 'b-0');
     const firstA1 = sub.received.findIndex((r) => r.headers['ce-id'] === 'a-1');
     expect(firstB).toBeLessThan(firstA1);
+  });
+
+  it('serves /metrics: ingress requests, every delivery by route and result, pending and dead deliveries', async () => {
+    const ok = await subscriber();
+    const seen = new Set<string>();
+    // Each event fails its first attempt here, and is taken on the second.
+    const flaky = await subscriber((r) => {
+      const id = String(r.headers['ce-id']);
+      if (seen.has(id)) return { status: 202 };
+      seen.add(id);
+      return { status: 500 };
+    });
+    const refuses = await subscriber(() => ({ status: 400 }));
+    const busy = await subscriber(() => ({ status: 503 }));
+    const dls = await subscriber();
+    const broker = await startBroker(mkdtempSync(join(tmpdir(), 'knbot-broker-')), [
+      echoRoute(ok.url),
+      { id: 'flaky', filters: [{ exact: { chatbot: 'echo' } }], url: flaky.url, delivery: { retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.05S' } },
+      { id: 'strict', filters: [{ exact: { chatbot: 'echo' } }], url: refuses.url, deadLetterUrl: dls.url },
+      { id: 'nowhere', filters: [{ exact: { chatbot: 'echo' } }], url: refuses.url },
+      // Retried long after the test: its deliveries stay pending.
+      { id: 'later', filters: [{ exact: { chatbot: 'echo' } }], url: busy.url, delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT1H' } },
+    ]);
+    const metrics = () => metricsOf(`${broker.url}metrics`);
+    const before = await metrics();
+    expect(sample(before, 'knbot_broker_pending_deliveries')).toBe(0);
+    expect(sample(before, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+
+    const n = 5;
+    const statuses = await Promise.all(Array.from({ length: n }, (_, i) => post(broker.url, `m-${i}`).then((r) => r.status)));
+    expect(statuses).toEqual(Array(n).fill(202));
+    expect((await fetch(broker.url, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: '{"id":1}' })).status).toBe(400);
+    await waitFor(() => ok.received.length === n && flaky.received.length === 2 * n && dls.received.length === n && busy.received.length === n, 'every route to have had its attempts', 10_000);
+    const text = await waitFor(async () => {
+      const t = await metrics();
+      return count(t, 'knbot_events_delivered_total', { route: 'strict#dls', result: 'delivered' }) === n && count(t, 'knbot_events_delivered_total', { route: 'later', result: 'retry' }) === n && t;
+    }, 'the outcomes to be counted');
+    const delivered = (route: string, result: string) => count(text, 'knbot_events_delivered_total', { route, result });
+    expect(delivered('echo', 'delivered')).toBe(n);
+    expect(delivered('flaky', 'retry')).toBe(n);
+    expect(delivered('flaky', 'delivered')).toBe(n);
+    expect(delivered('strict', 'dead-lettered')).toBe(n);
+    expect(delivered('nowhere', 'dead')).toBe(n);
+    expect(sample(text, 'knbot_broker_dead_deliveries')).toBe(n);
+    expect(sample(text, 'knbot_broker_pending_deliveries')).toBe(n);
+    expect(count(text, 'knbot_requests_total', { route: 'ingress', code: '202' })).toBe(n);
+    expect(count(text, 'knbot_requests_total', { route: 'ingress', code: '400' })).toBe(1);
+    expect(count(text, 'knbot_request_duration_seconds_count', { route: 'ingress' })).toBe(n + 1);
   });
 });
 
