@@ -4,13 +4,14 @@ import { parseTokens } from '../gateway/auth.ts';
 import { Gateway } from '../gateway/server.ts';
 import type { BotEntry } from '../gateway/sessions.ts';
 import type { GatewayStore } from '../gateway/store.ts';
+import { processRegistry } from '../eventing/metrics.ts';
 import { readModelYaml } from '../eventing/model/index.ts';
 import { type BotManifest, parseManifest } from '../knative/manifest.ts';
 import { UsageError, exitOnSignals, intSetting, parseArgs } from './args.ts';
 import { channelsFromManifests } from './channels.ts';
 
 const USAGE = `usage: knbot gateway [<bot-dir>...] --broker URL [--bots NAME,...] [--port N] [--egress-port N]
-                     [--namespace NS] [--redis URL] [--host ADDR]
+                     [--namespace NS] [--redis URL] [--host ADDR] [--public-metrics]
 
 The always-on gateway: WebSocket (/v1/ws) and SSE (/v1/stream) chat clients, POST /v1/chat, chat
 webhooks (/hooks/<platform>/<bot>) and the chat page, on --port; on --egress-port, the endpoint a
@@ -24,6 +25,9 @@ Trigger on dev.knbot.chat.reply.send, .reply.chunk and .typing.start delivers bo
   --redis URL      share sessions with other replicas through Redis (default $KNBOT_REDIS_URL)
   --events FILE    Events (YAML) whose canned replies it answers at /v1/replies/<namespace>/<event>,
                    the subscriber of the Triggers compiled for them
+  --public-metrics serve GET /metrics on --port as well (or KNBOT_GATEWAY_PUBLIC_METRICS=true); by
+                   default only --egress-port, cluster-internal, serves it: the public port faces the
+                   internet
 
 environment:
   KNBOT_GATEWAY_TOKENS         token=user,... accepted as bearer tokens
@@ -40,7 +44,7 @@ function readBot(dir: string): { name: string; manifest: BotManifest } {
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
   if (argv.includes('--help')) return void console.log(USAGE);
-  const { positionals, flags } = parseArgs(argv, ['broker', 'bots', 'port', 'egress-port', 'namespace', 'redis', 'host', 'events'], [], USAGE);
+  const { positionals, flags } = parseArgs(argv, ['broker', 'bots', 'port', 'egress-port', 'namespace', 'redis', 'host', 'events'], ['public-metrics'], USAGE);
   const env = process.env;
   const broker = (flags.get('broker') as string | undefined) ?? env.K_SINK;
   if (!broker || !URL.canParse(broker)) throw new UsageError('--broker URL (or K_SINK) is required: where messages go', USAGE);
@@ -59,6 +63,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   const egressPort = intSetting(flags.get('egress-port'), '--egress-port', 0, 65535, USAGE) ?? 8081;
   const host = (flags.get('host') as string | undefined) ?? '0.0.0.0';
   const redisUrl = (flags.get('redis') as string | undefined) ?? env.KNBOT_REDIS_URL;
+  const publicMetrics = flags.has('public-metrics') || /^(1|true|yes|on)$/i.test(env.KNBOT_GATEWAY_PUBLIC_METRICS ?? '');
   const log = (msg: string, fields?: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'info', msg, ...fields })}\n`);
   const eventsFile = flags.get('events');
   const canned = new Map<string, { text: string }>();
@@ -81,9 +86,10 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     cannedReplies: (ns, event) => canned.get(`${ns}/${event}`),
     namespace,
     env,
+    metrics: { registry: processRegistry(), public: publicMetrics },
     log,
   });
   const bound = await gateway.start(port, host, egressPort, host);
-  log('gateway listening', { port: bound.port, egressPort: bound.egressPort, bots: bots.map((b) => b.name), store: store ? 'redis' : 'memory' });
+  log('gateway listening', { port: bound.port, egressPort: bound.egressPort, bots: bots.map((b) => b.name), store: store ? 'redis' : 'memory', metrics: publicMetrics ? 'both ports' : 'egress port' });
   exitOnSignals(() => gateway.close().then(() => store?.close()));
 }

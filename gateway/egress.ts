@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REPLY_CHUNK, REPLY_SEND, TYPING_START } from '../eventing/chat.ts';
 import { type CloudEvent, CloudEventError, decodeHttp } from '../eventing/codec.ts';
 import { Tracing, failSpan } from '../runtime/tracing.ts';
+import type { EgressResult, EgressRoute } from './metrics.ts';
+import { isChatPlatform } from './platforms/registry.ts';
 import type { ChatSessions } from './sessions.ts';
 
 /** The event types the gateway's egress Trigger subscribes to. */
@@ -26,12 +28,23 @@ export class EgressRejection extends Error {
 
 const KIND: Record<string, 'reply' | 'chunk' | 'typing'> = { [REPLY_SEND]: 'reply', [REPLY_CHUNK]: 'chunk', [TYPING_START]: 'typing' };
 
+function egressRoute(event: CloudEvent): EgressRoute {
+  const p = String(event.chatplatform ?? '');
+  return p === 'ws' || isChatPlatform(p) ? p : 'other';
+}
+
 /**
  * The gateway's subscriber endpoint: what bots answer comes here from the broker (a Trigger on the
  * egress types). WebSocket and SSE conversations (`chatplatform: ws`) go to their session; others to
- * the platform adapters. A 2xx tells the broker the event is handled; 5xx makes it retry.
+ * the platform adapters. A 2xx tells the broker the event is handled; 5xx makes it retry. `delivered`
+ * is told what became of each event (metrics).
  */
-export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress | undefined, log: (msg: string, fields?: Record<string, unknown>) => void) {
+export function egressHandler(
+  sessions: ChatSessions,
+  platforms: PlatformEgress | undefined,
+  log: (msg: string, fields?: Record<string, unknown>) => void,
+  delivered: (route: EgressRoute, result: EgressResult) => void = () => {},
+) {
   const tracing = new Tracing({ 'knbot.component': 'gateway' });
   return (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-length': '0' }).end();
@@ -72,26 +85,27 @@ export function egressHandler(sessions: ChatSessions, platforms: PlatformEgress 
 
   async function route(event: CloudEvent): Promise<void> {
     const kind = KIND[event.type];
-    if (!kind) return;
+    if (!kind) return delivered(egressRoute(event), 'ignored');
     // The turn's trace ends here: the reply (or chunk) reaching its client or platform.
     const span = tracing.start(`egress ${kind}`, event.traceparent);
     span.setAttribute('knbot.bot', String(event.chatbot ?? ''));
     span.setAttribute('knbot.platform', String(event.chatplatform ?? ''));
     try {
-      await deliver(kind, event);
+      delivered(egressRoute(event), await deliver(kind, event));
       span.end();
     } catch (err) {
+      delivered(egressRoute(event), err instanceof EgressRejection ? 'rejected' : 'failed');
       failSpan(span, err);
       throw err;
     }
   }
 
-  async function deliver(kind: 'reply' | 'chunk' | 'typing', event: CloudEvent): Promise<void> {
+  async function deliver(kind: 'reply' | 'chunk' | 'typing', event: CloudEvent): Promise<EgressResult> {
     if (event.chatplatform === 'ws') {
-      const delivered = await sessions.egress(kind, event);
-      if (!delivered && kind === 'reply') log('reply for no session', { id: event.id, bot: event.chatbot });
-      return;
+      const appended = await sessions.egress(kind, event);
+      if (!appended && kind === 'reply') log('reply for no session', { id: event.id, bot: event.chatbot });
+      return appended ? 'delivered' : 'no_session';
     }
-    if (platforms) await platforms(event);
+    return platforms ? await platforms(event) : 'ignored';
   }
 }

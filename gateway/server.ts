@@ -1,12 +1,15 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Registry } from 'prom-client';
 import type { CloudEvent } from '../eventing/codec.ts';
+import { metricsText } from '../eventing/metrics.ts';
 import { AuthError, type AuthOptions, Authenticator, type Principal, credentialOf } from './auth.ts';
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
 import { type ChannelSecrets, egressContexts, platformEgress, webhookRoutes } from './hooks.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { PlatformTyping } from './platform-typing.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type CannedReplies, replyRoutes } from './replies.ts';
@@ -74,7 +77,22 @@ export interface GatewayOptions {
   platforms?: PlatformEgress;
   /** Extra routes mounted before the gateway's own (webhooks, the dashboard). */
   routes?: express.Router;
+  metrics?: GatewayMetricsSettings;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Where the gateway's metrics go, and who may read them. */
+export interface GatewayMetricsSettings {
+  /** The process's registry; default, one of the gateway's own without Node's process metrics (the process adds those). */
+  registry?: Registry;
+  /**
+   * `GET /metrics` on the public port too; the egress port always serves it. Default: only when auth
+   * is open (a local gateway). A gateway that asks clients who they are faces the internet, where
+   * metrics would tell strangers about its traffic: it serves them on the cluster-internal egress port.
+   */
+  public?: boolean;
+  /** Report `knbot_inflight_requests` (default); `knbot dev` reports its own, per bot. */
+  inflight?: boolean;
 }
 
 /**
@@ -93,6 +111,7 @@ export class Gateway {
   readonly #server: Server;
   readonly #egress: Server;
   readonly #typing: PlatformTyping | undefined;
+  readonly #metrics: GatewayMetrics;
   #ready = false;
 
   constructor(options: GatewayOptions) {
@@ -100,6 +119,12 @@ export class Gateway {
     this.#limits = { ...DEFAULT_GATEWAY_LIMITS, ...options.limits };
     const log = options.log ?? (() => {});
     this.#store = options.store ?? new MemoryGatewayStore({ sessionTtlMs: this.#limits.sessionTtlMs });
+    const store = this.#store;
+    this.#metrics = new GatewayMetrics(options.metrics?.registry ?? new Registry(), {
+      sockets: () => this.#ws.size,
+      ...(store instanceof MemoryGatewayStore ? { sessions: () => store.sessions } : {}),
+      ...(options.metrics?.inflight === false ? { inflight: false } : {}),
+    });
     this.#broker = new BrokerClient(options.brokerUrl);
     this.#auth = new Authenticator(options.auth);
     this.#sessions = new ChatSessions({
@@ -123,8 +148,13 @@ export class Gateway {
     const send = (event: CloudEvent) => this.#broker.send(event);
     let platforms = options.platforms;
     if (options.channels) {
-      // One set of contexts (one rate limiter) for replies and typing indicators alike.
-      const context = egressContexts(options.env ?? process.env, log);
+      // One set of contexts (one rate limiter) for replies and typing indicators alike; every call to a
+      // platform's API is counted.
+      const contexts = egressContexts(options.env ?? process.env, log);
+      const context: typeof contexts = (platform) => {
+        const c = contexts(platform);
+        return { ...c, fetch: this.#metrics.countingFetch(platform, c.fetch) };
+      };
       this.#typing = new PlatformTyping({ context, timeoutSeconds: (bot) => this.bot(bot)?.timeoutSeconds, log });
       platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: '/knbot/gateway', log });
     }
@@ -133,7 +163,15 @@ export class Gateway {
       if (new URL(req.url ?? '/', 'http://gateway').pathname === '/v1/ws') return this.#ws.upgrade(req, socket, head);
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     });
-    this.#egress = http.createServer(egressHandler(this.#sessions, platforms, log));
+    const egress = egressHandler(this.#sessions, platforms, log, (route, result) => this.#metrics.delivered(route, result));
+    this.#egress = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/metrics') return void this.#sendMetrics(res);
+      if (req.method === 'POST') {
+        const done = this.#metrics.started();
+        res.once('close', () => done('egress', res.statusCode));
+      }
+      egress(req, res);
+    });
   }
 
   bot(name: string): BotEntry | undefined {
@@ -177,6 +215,12 @@ export class Gateway {
     if (!this.#o.store) await this.#store.close();
   }
 
+  async #sendMetrics(res: ServerResponse): Promise<void> {
+    const { status, headers, body } = await metricsText(this.#metrics.registry);
+    if (status !== 200) this.#o.log?.('metrics failed', { error: body.trim() });
+    res.writeHead(status, headers).end(body);
+  }
+
   #principal(req: Request): Principal {
     try {
       return this.#auth.verify(credentialOf(req.headers.authorization, new URL(req.url, 'http://gateway').searchParams));
@@ -192,6 +236,15 @@ export class Gateway {
     app.set('etag', false);
     app.get('/health/readiness', (_req, res) => void res.status(this.#ready ? 200 : 503).type('text/plain').send(this.#ready ? 'ok' : 'not ready'));
     app.get('/health/liveness', (_req, res) => void res.type('text/plain').send('ok'));
+    if (this.#o.metrics?.public ?? this.#auth.open) app.get('/metrics', (_req, res) => void this.#sendMetrics(res));
+    // Every other request is timed and counted under its route's template (`/hooks/:platform/:bot`),
+    // known once a route has taken it; what no route took counts as `unmatched`.
+    app.use((req, res, next) => {
+      if (req.path.startsWith('/health/') || req.path === '/metrics') return next();
+      const done = this.#metrics.started();
+      res.once('close', () => done(typeof req.route?.path === 'string' ? req.route.path : 'unmatched', res.statusCode));
+      next();
+    });
     if (this.#o.routes) app.use(this.#o.routes);
     if (this.#o.cannedReplies) app.use(replyRoutes(this.#o.cannedReplies, this.#limits.maxBodyBytes));
     if (this.#o.channels) {
@@ -217,6 +270,7 @@ export class Gateway {
     });
     app.get('/v1/stream', async (req, res) => {
       const principal = this.#principal(req);
+      res.once('close', this.#metrics.streamOpened());
       await openStream(this.#sessions, principal, req, res, this.#limits.heartbeatMs);
     });
     const body = express.json({ limit: this.#limits.maxBodyBytes, type: () => true });

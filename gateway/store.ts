@@ -83,6 +83,11 @@ export class MemoryGatewayStore implements GatewayStore {
     this.#sweep = setInterval(() => this.#expire(), 60_000).unref();
   }
 
+  /** Sessions held: live ones, and expired ones the sweep has not dropped yet. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
   async openSession(sessionId: string, owner: string, ttlMs: number): Promise<void> {
     if (this.#live(sessionId)) throw new Error(`session ${sessionId} exists`);
     this.#sessions.set(sessionId, { owner, seq: 0, frames: [], first: 1, expires: this.#now() + ttlMs, listeners: new Set() });
