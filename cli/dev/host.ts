@@ -52,7 +52,7 @@ export class DevHost {
   #gateway!: Gateway;
   #activator!: Server;
   readonly #scalers = new Map<string, BotScaler>();
-  readonly #metrics = new DevMetrics();
+  readonly #metrics = new DevMetrics(() => [...this.#scalers.values()].map((s) => s.snapshot()));
   readonly #timeline = new Timeline(600);
   #tick: NodeJS.Timeout | undefined;
   #watchers: FSWatcher[] = [];
@@ -88,6 +88,7 @@ export class DevHost {
       stateDir: resolvePath(this.#o.stateDir),
       port: 0,
       routes: [],
+      registry: this.#metrics.registry,
       log: (msg, fields) => {
         if (msg === 'delivery') this.#metrics.delivered(String(fields?.route), String(fields?.result));
       },
@@ -106,6 +107,7 @@ export class DevHost {
         env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'info' },
         maxInstances: overrides.maxInstances,
         onColdStart: (name, ms) => this.#metrics.coldStart(name, ms),
+        onInitDuration: (name, ms) => this.#metrics.initDuration(name, ms),
         log: this.#o.log,
       });
       this.#scalers.set(bot.name, scaler);
@@ -120,6 +122,8 @@ export class DevHost {
       channels: (bot, platform) => this.#view.channels(bot, platform),
       namespace: NAMESPACE,
       env,
+      // The host's one port serves /metrics whatever the auth; the activator counts in-flight requests per bot.
+      metrics: { registry: this.#metrics.registry, public: true, inflight: false },
       log: this.#o.log,
     });
     const bound = await this.#gateway.start(this.#o.port, this.#o.host ?? '127.0.0.1');
@@ -187,10 +191,6 @@ export class DevHost {
         if (!res.headersSent) res.status(503).json({ type: 'urn:knbot:problem:broker_unavailable', status: 503, detail: err.message });
       });
       req.pipe(out);
-    });
-    router.get('/metrics', async (_req, res) => {
-      for (const s of this.#scalers.values()) this.#metrics.observe(s.snapshot());
-      res.type(this.#metrics.contentType).send(await this.#metrics.text());
     });
     router.use(dashboardRoutes(() => this.state()));
     return router;

@@ -18,6 +18,8 @@ export interface InstanceOptions {
   probeMs?: number;
   /** Where the instance's output goes as it comes (its JSON log lines carry the bot's name). */
   onOutput?: (chunk: Buffer) => void;
+  /** How long its init took: from its `listening` to its `ready` log line, by the times they carry. */
+  onInitDuration?: (ms: number) => void;
 }
 
 /**
@@ -85,6 +87,7 @@ export class Instance {
     let readyLogged = false;
     let wake: (() => void) | undefined;
     let partial = '';
+    let listeningAt: number | undefined;
     const keep = (d: Buffer) => {
       this.#output = (this.#output + d.toString('utf8')).slice(-4000);
       this.#o.onOutput?.(d);
@@ -93,9 +96,14 @@ export class Instance {
       keep(d);
       const lines = (partial + d.toString('utf8')).split('\n');
       partial = lines.pop()!.slice(-200);
-      if (lines.some((l) => l.includes('"msg":"ready"'))) {
-        readyLogged = true;
-        wake?.();
+      for (const line of lines) {
+        if (line.includes('"msg":"listening"')) listeningAt = logTime(line);
+        else if (line.includes('"msg":"ready"') && !readyLogged) {
+          readyLogged = true;
+          wake?.();
+          const readyAt = logTime(line);
+          if (listeningAt !== undefined && readyAt !== undefined && readyAt >= listeningAt) this.#o.onInitDuration?.(readyAt - listeningAt);
+        }
       }
     });
     child.stderr!.on('data', keep);
@@ -155,6 +163,16 @@ function probe(port: number): Promise<boolean> {
 }
 
 /** What a failed start said: its error line when there is one, else its last lines. */
+/** The `time` of a JSON log line, in ms since the epoch. */
+function logTime(line: string): number | undefined {
+  try {
+    const t = Date.parse((JSON.parse(line) as { time?: string }).time ?? '');
+    return Number.isNaN(t) ? undefined : t;
+  } catch {
+    return undefined;
+  }
+}
+
 function lastLines(text: string): string {
   const lines = text.trim().split('\n');
   const error = lines.find((l) => /^\w*(Error|Exception)\b|"level":"error"/.test(l));

@@ -1,29 +1,56 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { processRegistry } from '../../eventing/metrics.ts';
 import type { BotSnapshot } from './scaler.ts';
 
-/** The local host's Prometheus metrics (DESIGN §8), and the recent figures the dashboard shows. */
+/**
+ * The local host's Prometheus metrics (DESIGN §8), and the recent figures the dashboard shows. The
+ * host's process has one registry: the gateway and the broker, running in it, record on it too (the
+ * requests by route, the deliveries by route and result, the store's pending and dead deliveries),
+ * and the gateway serves it at `/metrics`.
+ */
 export class DevMetrics {
-  readonly #registry = new Registry();
+  readonly registry: Registry = processRegistry();
   readonly #coldStart = new Histogram({
     name: 'knbot_cold_start_seconds',
     help: 'Time from starting a bot instance to its readiness',
     labelNames: ['bot'],
     buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30],
-    registers: [this.#registry],
+    registers: [this.registry],
   });
-  readonly #instances = new Gauge({ name: 'knbot_instances', help: 'Bot instances by state', labelNames: ['bot', 'state'], registers: [this.#registry] });
-  readonly #inFlight = new Gauge({ name: 'knbot_inflight_requests', help: 'Requests in flight at bot instances', labelNames: ['bot'], registers: [this.#registry] });
-  readonly #held = new Gauge({ name: 'knbot_activator_waiting_requests', help: 'Requests waiting for an instance to start or free up', labelNames: ['bot'], registers: [this.#registry] });
-  readonly #delivered = new Counter({ name: 'knbot_events_delivered_total', help: 'Broker deliveries by route and result', labelNames: ['route', 'result'], registers: [this.#registry] });
+  readonly #initDuration = new Histogram({
+    name: 'knbot_init_duration_seconds',
+    help: "Time a bot instance's init took (from its listening to its ready log line)",
+    labelNames: ['bot'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly #recentColdStarts = new Map<string, { at: string; ms: number }[]>();
   readonly #deliveries = new Map<string, Record<string, number>>();
 
-  constructor() {
-    collectDefaultMetrics({ register: this.#registry });
-  }
-
-  get contentType(): string {
-    return this.#registry.contentType;
+  /** `bots` is read at scrape time, for the gauges of instances and requests. */
+  constructor(bots: () => BotSnapshot[]) {
+    const registers = [this.registry];
+    const perBot = (name: string, help: string, value: (s: BotSnapshot) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['bot'],
+        registers,
+        collect() {
+          for (const s of bots()) this.set({ bot: s.name }, value(s));
+        },
+      });
+    new Gauge({
+      name: 'knbot_instances',
+      help: 'Bot instances by state',
+      labelNames: ['bot', 'state'],
+      registers,
+      collect() {
+        for (const s of bots()) for (const state of ['starting', 'ready', 'draining']) this.set({ bot: s.name, state }, s.instances.filter((i) => i.state === state).length);
+      },
+    });
+    perBot('knbot_inflight_requests', 'Requests in flight at bot instances', (s) => s.inFlight);
+    perBot('knbot_activator_waiting_requests', 'Requests waiting for an instance to start or free up', (s) => s.held);
   }
 
   coldStart(bot: string, ms: number): void {
@@ -33,12 +60,16 @@ export class DevMetrics {
     this.#recentColdStarts.set(bot, list.slice(-50));
   }
 
+  initDuration(bot: string, ms: number): void {
+    this.#initDuration.observe({ bot }, ms / 1000);
+  }
+
   coldStarts(bot: string): { at: string; ms: number }[] {
     return this.#recentColdStarts.get(bot) ?? [];
   }
 
+  /** A broker delivery, for the dashboard (the broker counts it in `knbot_events_delivered_total` itself). */
   delivered(route: string, result: string): void {
-    this.#delivered.inc({ route, result });
     const counts = this.#deliveries.get(route) ?? {};
     counts[result] = (counts[result] ?? 0) + 1;
     this.#deliveries.set(route, counts);
@@ -46,15 +77,5 @@ export class DevMetrics {
 
   deliveries(): Record<string, Record<string, number>> {
     return Object.fromEntries(this.#deliveries);
-  }
-
-  observe(s: BotSnapshot): void {
-    for (const state of ['starting', 'ready', 'draining']) this.#instances.set({ bot: s.name, state }, s.instances.filter((i) => i.state === state).length);
-    this.#inFlight.set({ bot: s.name }, s.inFlight);
-    this.#held.set({ bot: s.name }, s.held);
-  }
-
-  text(): Promise<string> {
-    return this.#registry.metrics();
   }
 }

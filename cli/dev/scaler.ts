@@ -11,6 +11,8 @@ export interface ScalerOptions {
   /** The host's bound on one bot's instances. */
   maxInstances: number;
   onColdStart?: (bot: string, ms: number) => void;
+  /** How long an instance's init took, when its log says so (at log level info or debug). */
+  onInitDuration?: (bot: string, ms: number) => void;
   /** Each instance's output, as it comes. */
   onOutput?: (chunk: Buffer) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
@@ -168,7 +170,16 @@ export class BotScaler {
 
   #launch(): Instance | undefined {
     if (this.#stopping || performance.now() < this.#retryAt) return undefined;
-    const inst = new Instance({ bot: this.name, dir: this.#bot.dir, revision: this.#revisionName, root: this.#o.root, env: this.#o.env, ...(this.#o.onOutput ? { onOutput: this.#o.onOutput } : {}) });
+    const onInit = this.#o.onInitDuration;
+    const inst = new Instance({
+      bot: this.name,
+      dir: this.#bot.dir,
+      revision: this.#revisionName,
+      root: this.#o.root,
+      env: this.#o.env,
+      ...(this.#o.onOutput ? { onOutput: this.#o.onOutput } : {}),
+      ...(onInit ? { onInitDuration: (ms: number) => onInit(this.name, ms) } : {}),
+    });
     this.#instances.push(inst);
     inst.start(this.#stop.signal).then(
       () => {

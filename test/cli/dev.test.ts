@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBinary } from '../../eventing/codec.ts';
+import { count, metricsOf, sample } from '../metrics.ts';
 import { waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 import { type DevProcess, type DevState, startDev } from './dev-host.ts';
@@ -63,6 +64,32 @@ describe('knbot dev', () => {
     const s = await dev.state();
     expect(botOf(s, 'warm').coldStarts).toHaveLength(1);
     expect(ready(s, 'warm')).toBe(1);
+  });
+
+  it('serves the metrics of the whole host on one registry: requests by route, init durations, deliveries, the store', async () => {
+    await waitFor(async () => ready(await dev.state(), 'warm') === 1, 'the warm instance', 20_000);
+    const url = `${dev.url}/metrics`;
+    const before = await metricsOf(url);
+    for (const text of ['a', 'b', 'c']) expect((await dev.chat('greet', text, 'metered')).status).toBe(200);
+    const msg = encodeBinary({ specversion: '1.0', id: 'metered-1', source: '/test', type: 'test.recorded', chatbot: 'recorder' });
+    expect((await fetch(`${dev.url}/v1/events`, { method: 'POST', headers: msg.headers, body: msg.body })).status).toBe(202);
+    const chats = (t: string) => count(t, 'knbot_requests_total', { route: '/v1/chat', code: '200' });
+    await waitFor(async () => chats(await metricsOf(url)) === chats(before) + 3, 'the three chats counted');
+    const after = await metricsOf(url);
+    const delta = (name: string, labels: Record<string, string>) => count(after, name, labels) - count(before, name, labels);
+    expect(delta('knbot_request_duration_seconds_count', { route: '/v1/chat' })).toBe(3);
+    expect(delta('knbot_requests_total', { route: '/v1/events', code: '202' })).toBe(1);
+    // Each chat is a message into the broker (its reply comes back in the delivery's response); /v1/events one more.
+    expect(delta('knbot_requests_total', { route: 'ingress', code: '202' })).toBeGreaterThanOrEqual(4);
+    expect(delta('knbot_events_delivered_total', { route: 'gateway-egress', result: 'delivered' })).toBeGreaterThanOrEqual(3);
+    expect(delta('knbot_events_delivered_total', { route: 'ws', result: 'delivered' })).toBeGreaterThanOrEqual(3);
+    // The warm bot's init takes 1.5 s, as its log lines say.
+    expect(sample(after, 'knbot_init_duration_seconds_count', { bot: 'warm' })).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'knbot_init_duration_seconds_sum', { bot: 'warm' })).toBeGreaterThanOrEqual(1.4);
+    expect(sample(after, 'knbot_inflight_requests', { bot: 'greet' })).toBe(0);
+    expect(sample(after, 'knbot_instances', { bot: 'warm', state: 'ready' })).toBe(1);
+    expect(sample(after, 'knbot_broker_pending_deliveries')).toBeGreaterThanOrEqual(0);
+    expect(sample(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
   });
 
   it('scales out under load up to maxScale and not past it, then back to zero after the delay', async () => {
