@@ -44,7 +44,7 @@ async function inBatches<T>(items: T[], n: number, fn: (x: T) => Promise<unknown
 
 // Node's flags for the operator process (BENCH_OPERATOR_NODE_FLAGS, space-separated; none by default).
 const nodeFlags = (process.env.BENCH_OPERATOR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-const operator = spawn(join(root, 'node_modules/.bin/node'), [...nodeFlags, join(root, 'cli/knbot.js'), 'operator', '--no-leader-elect', '--workers', '8'], {
+const operator = spawn(join(root, 'node_modules/.bin/node'), [...nodeFlags, join(root, 'cli/knbot.js'), 'operator', '--no-leader-elect', '--workers', '8', '--metrics-port', '0'], {
   env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
   stdio: ['ignore', 'ignore', 'inherit'],
 });

@@ -6,6 +6,7 @@ import { validateService } from '../validate.ts';
 import { type Condition, setCondition, summarize } from './conditions.ts';
 import { type EventRecorder, kubeEventRecorder } from './events.ts';
 import { type Cached, type Obj, informer, trim } from './informers.ts';
+import type { OperatorMetrics, ReconciledKind } from './metrics.ts';
 import { PENDING_MS, PendingWrites } from './pending-writes.ts';
 import { type BotResource, makeService, makeTriggers } from './resources.ts';
 import { type ReconcileResult, WorkQueue, runWorkers } from './work-queue.ts';
@@ -33,6 +34,7 @@ export interface ControllerOptions {
   workers?: number;
   /** The image of a Bot that names a `function` instead of an image; `{function}` is replaced. */
   functionImage?: string;
+  metrics?: OperatorMetrics;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -64,6 +66,8 @@ export class Controller {
     const kc = withSharedAgent(config);
     this.#api = kc.makeApiClient(CustomObjectsApi);
     this.#options = options;
+    options.metrics?.queue('Bot', () => this.#bots.length);
+    options.metrics?.queue('EventBinding', () => this.#bindings.length);
     this.#events = kubeEventRecorder(kc, OPERATOR_MANAGER, options.log);
     this.#informers = {
       bot: informer(kc, this.#api, knbot('bots')),
@@ -125,8 +129,8 @@ export class Controller {
       this.#events.record({ apiVersion: 'knbot.dev/v1alpha1', kind, name, namespace }, 'Warning', 'ReconcileFailed', (err as Error).message);
     };
     this.#running = [
-      runWorkers(this.#bots, workers, (k) => this.#reconcileBot(k), onError('Bot')),
-      runWorkers(this.#bindings, workers, (k) => this.#reconcileBinding(k), onError('EventBinding')),
+      runWorkers(this.#bots, workers, this.#timed('Bot', (k) => this.#reconcileBot(k)), onError('Bot')),
+      runWorkers(this.#bindings, workers, this.#timed('EventBinding', (k) => this.#reconcileBinding(k)), onError('EventBinding')),
     ];
     // Periodic resync: every object is looked at again, whatever the watches said.
     this.#resync = setInterval(() => {
@@ -158,6 +162,35 @@ export class Controller {
     this.#options.log?.(msg, fields);
   }
 
+  /** `reconcile`, counted and timed by its result. */
+  #timed(kind: ReconciledKind, reconcile: (key: string) => Promise<ReconcileResult | void>): (key: string) => Promise<ReconcileResult | void> {
+    const metrics = this.#options.metrics;
+    if (!metrics) return reconcile;
+    return async (key) => {
+      const t0 = performance.now();
+      try {
+        const result = await reconcile(key);
+        metrics.reconciled(kind, result?.requeueAfterMs ? 'requeue' : 'ok', (performance.now() - t0) / 1000);
+        return result;
+      } catch (err) {
+        metrics.reconciled(kind, isConflict(err) ? 'conflict' : 'error', (performance.now() - t0) / 1000);
+        throw err;
+      }
+    };
+  }
+
+  /** A write to the API server, counted by verb, resource and result. */
+  async #write<T>(verb: 'apply' | 'delete', resource: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const out = await call();
+      this.#options.metrics?.wrote(verb, resource, 'ok');
+      return out;
+    } catch (err) {
+      this.#options.metrics?.wrote(verb, resource, isConflict(err) ? 'conflict' : 'error');
+      throw err;
+    }
+  }
+
   async #reconcileBot(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = split(key);
     const bot = this.#informers.bot.get(name, namespace) as unknown as (BotResource & { status?: { conditions?: Condition[] } }) | undefined;
@@ -181,7 +214,7 @@ export class Controller {
         // Apply only when what we own differs: a no-op apply is still a write request.
         let applied = cached;
         if (!cached || !owns(cached, service)) {
-          applied = await this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+          applied = await this.#write('apply', 'services', () => this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply));
           const involved = { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', name, namespace, ...(bot.metadata.uid ? { uid: bot.metadata.uid } : {}) };
           this.#events.record(involved, 'Normal', cached ? 'ServiceUpdated' : 'ServiceCreated', `Knative Service ${name} ${cached ? 'updated' : 'created'}`);
         }
@@ -229,15 +262,18 @@ export class Controller {
     for (const t of triggers) {
       const cached = this.#informers.trigger.get(t.metadata.name, namespace);
       if (cached && owns(cached, t)) continue;
-      await this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply);
+      await this.#write('apply', 'triggers', () => this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply));
     }
     // Triggers this binding made before and no longer wants (an Event was unbound).
     const wanted = new Set(triggers.map((t) => t.metadata.name));
     for (const stale of this.#informers.trigger.list(namespace)) {
       if (stale.metadata?.labels?.['knbot.dev/binding'] !== name || wanted.has(stale.metadata.name!)) continue;
-      await this.#api.deleteNamespacedCustomObject({ ...EVENTING, namespace, name: stale.metadata.name! }).catch((e: { code?: number }) => {
-        if (e.code !== 404) throw e;
-      });
+      const staleName = stale.metadata.name!;
+      await this.#write('delete', 'triggers', () =>
+        this.#api.deleteNamespacedCustomObject({ ...EVENTING, namespace, name: staleName }).catch((e: { code?: number }) => {
+          if (e.code !== 404) throw e;
+        }),
+      );
     }
     let conditions = binding.status?.conditions ?? [];
     conditions = setCondition(
@@ -265,9 +301,11 @@ export class Controller {
     const key = `${plural}/${namespace}/${name}`;
     const resourceVersion = cached?.metadata?.resourceVersion;
     if (this.#pending.awaiting(key, resourceVersion)) return { requeueAfterMs: PENDING_MS };
-    await this.#api.patchNamespacedCustomObjectStatus(
-      { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace, resourceVersion }, status }, fieldManager: OPERATOR_MANAGER, force: true },
-      apply,
+    await this.#write('apply', `${plural}/status`, () =>
+      this.#api.patchNamespacedCustomObjectStatus(
+        { ...KNBOT, plural, namespace, name, body: { apiVersion: `${KNBOT.group}/${KNBOT.version}`, kind, metadata: { name, namespace, resourceVersion }, status }, fieldManager: OPERATOR_MANAGER, force: true },
+        apply,
+      ),
     );
     this.#pending.wrote(key, resourceVersion);
   }

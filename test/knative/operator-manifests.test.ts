@@ -29,6 +29,14 @@ describe('the operator\'s deployment manifests', () => {
     expect(allows('serving.knative.dev', 'services', 'delete')).toBe(false);
     expect(allows('', 'secrets', 'get')).toBe(false);
   });
+
+  it("probe the operator where it serves them: /healthz and /readyz on its metrics port (knbot operator's default, 8080)", () => {
+    const container = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0];
+    expect(container.ports).toEqual([{ name: 'metrics', containerPort: 8080 }]);
+    expect(container.command).not.toContain('--metrics-port');
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+  });
 });
 
 describe("the gateway's deployment manifests", () => {

@@ -173,7 +173,7 @@ describe.skipIf(!available || !shared)('two operator processes', () => {
     // A lease of 5 s: this server holds the first write of a new kind for 2 s after its CRD is
     // established, so a shorter lease could expire before the first leader's first renewal.
     const start = () => {
-      const c = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', 'ha', '--lease-duration', '5'], {
+      const c = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', 'ha', '--lease-duration', '5', '--metrics-port', '0'], {
         env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
