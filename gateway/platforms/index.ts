@@ -2,6 +2,7 @@
 export type * from './types.ts';
 export { WebhookError } from './types.ts';
 export { CHAT_ADAPTERS, INGRESS_ADAPTERS, apiBasesFromEnv, isChatPlatform, isIngressPlatform } from './registry.ts';
+export { MAX_BUTTONS, WIRE_ID_BYTES, replyButtons, wireId, type Button, type ButtonsProblem } from './buttons.ts';
 export { ACTION_INVOKED, MEMBER_JOINED, MESSAGE_RECEIVED, type Attachment, type ChatData, type ChatUser, type Mention } from './events.ts';
 export { DEFAULT_RETRY, REPLY_DELIVERED, REPLY_FAILED, backoff, callApi, replyOutcomeEvent, retryAfter, splitText } from './egress.ts';
 export { RateLimiter, type BucketSpec } from './rate-limit.ts';
