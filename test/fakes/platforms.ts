@@ -76,8 +76,36 @@ function retryAfterHeader(res: Response, f: Failure): void {
 }
 
 const isJson = (req: Request) => /^application\/json\b/i.test(req.get('content-type') ?? '');
+const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+const isText = (v: unknown, max: number, min = 1): v is string => typeof v === 'string' && v.length >= min && v.length <= max;
 
 // --- Slack Web API (https://api.slack.com/web): HTTP 200 with {ok:false, error} for errors, 429 + Retry-After.
+
+/**
+ * What Block Kit refuses (api.slack.com/reference/block-kit) in the blocks knbot sends: more than 50
+ * blocks; a section whose text is not 1–3,000 characters; an actions block of other than 1–25 elements;
+ * a button whose plain_text is not 1–75 characters, whose action_id is not 1–255 characters or repeats
+ * one in its block, or whose value passes 2,000. Undefined when the blocks are fine.
+ */
+function invalidBlocks(blocks: unknown): string | undefined {
+  if (blocks === undefined) return undefined;
+  if (!Array.isArray(blocks) || blocks.length > 50) return 'blocks must be an array of at most 50 blocks';
+  for (const [i, b] of blocks.entries()) {
+    if (b?.type === 'section') {
+      if (!['mrkdwn', 'plain_text'].includes(b.text?.type) || !isText(b.text?.text, 3000)) return `blocks[${i}].text must be 1-3000 characters`;
+    } else if (b?.type === 'actions') {
+      if (!Array.isArray(b.elements) || b.elements.length < 1 || b.elements.length > 25) return `blocks[${i}].elements must hold 1-25 elements`;
+      const ids = new Set<string>();
+      for (const [j, e] of b.elements.entries()) {
+        if (e?.type !== 'button' || e.text?.type !== 'plain_text' || !isText(e.text?.text, 75)) return `blocks[${i}].elements[${j}].text must be plain_text of 1-75 characters`;
+        if (!isText(e.action_id, 255) || ids.has(e.action_id)) return `blocks[${i}].elements[${j}].action_id must be 1-255 characters and unique in the block`;
+        ids.add(e.action_id);
+        if (e.value !== undefined && !isText(e.value, 2000)) return `blocks[${i}].elements[${j}].value must be 1-2000 characters`;
+      }
+    } else return `blocks[${i}] has an unsupported type`;
+  }
+  return undefined;
+}
 
 export interface FakeSlack extends FakePlatform {
   /** A response_url Slack would put in a slash command or an action (usable 5 times). */
@@ -93,6 +121,7 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
         const uses = urls.get(req.path);
         if (uses === undefined || uses >= 5) return void res.status(404).json({ ok: false, error: uses === undefined ? 'expired_url' : 'used_url' });
         if (!isJson(req) || typeof body?.text !== 'string') return void res.status(400).json({ ok: false, error: 'invalid_payload' });
+        if (invalidBlocks(body.blocks)) return void res.status(400).json({ ok: false, error: 'invalid_blocks' });
         urls.set(req.path, uses + 1);
         return void res.json({ ok: true });
       }
@@ -102,6 +131,8 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
       if (!isJson(req)) return void res.json({ ok: false, error: 'invalid_arguments' });
       if (typeof body?.channel !== 'string' || body.channel === 'C_MISSING') return void res.json({ ok: false, error: 'channel_not_found' });
       if (typeof body.text !== 'string' || body.text === '') return void res.json({ ok: false, error: 'no_text' });
+      const blocksError = invalidBlocks(body.blocks);
+      if (blocksError) return void res.json({ ok: false, error: 'invalid_blocks', errors: [blocksError] });
       if (req.path === '/chat.postMessage') {
         const ts = `1700000000.${String(++seq).padStart(6, '0')}`;
         return void res.json({ ok: true, channel: body.channel, ts, message: { type: 'message', text: body.text, ts } });
@@ -133,6 +164,24 @@ export async function startFakeSlack(botToken: string): Promise<FakeSlack> {
 /** The `action` values sendChatAction takes (core.telegram.org/bots/api#sendchataction). */
 const CHAT_ACTIONS = new Set(['typing', 'upload_photo', 'record_video', 'upload_video', 'record_voice', 'upload_voice', 'upload_document', 'choose_sticker', 'find_location', 'record_video_note', 'upload_video_note']);
 
+/**
+ * What the Bot API refuses in an inline keyboard (core.telegram.org/bots/api#inlinekeyboardmarkup): a
+ * button without text or callback_data, callback_data outside 1–64 bytes (BUTTON_DATA_INVALID), more than
+ * 8 buttons in a row or 100 in all (observed limits: "reply markup is too long").
+ */
+function invalidMarkup(markup: any): string | undefined {
+  if (markup === undefined) return undefined;
+  const keyboard = markup?.inline_keyboard;
+  if (!Array.isArray(keyboard) || !keyboard.every(Array.isArray)) return "Bad Request: can't parse reply keyboard markup JSON object";
+  if (keyboard.some((row: unknown[]) => row.length > 8) || keyboard.flat().length > 100) return 'Bad Request: reply markup is too long';
+  for (const button of keyboard.flat()) {
+    if (typeof button?.text !== 'string' || button.text === '') return "Bad Request: can't parse inline keyboard button: Text must be non-empty";
+    if (button.callback_data === undefined) return "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard";
+    if (typeof button.callback_data !== 'string' || utf8Bytes(button.callback_data) < 1 || utf8Bytes(button.callback_data) > 64) return 'Bad Request: BUTTON_DATA_INVALID';
+  }
+  return undefined;
+}
+
 export async function startFakeTelegram(botToken: string, knownChats: readonly string[]): Promise<FakePlatform> {
   let seq = 100;
   const error = (res: Response, code: number, description: string) => void res.status(code).json({ ok: false, error_code: code, description });
@@ -150,6 +199,8 @@ export async function startFakeTelegram(botToken: string, knownChats: readonly s
       }
       if (typeof body.text !== 'string' || body.text.trim() === '') return error(res, 400, 'Bad Request: message text is empty');
       if (body.text.length > 4096) return error(res, 400, 'Bad Request: message is too long');
+      const markupError = invalidMarkup(body.reply_markup);
+      if (markupError) return error(res, 400, markupError);
       const chat = { id: body.chat_id, type: String(body.chat_id).startsWith('-') ? 'supergroup' : 'private' };
       if (m[2] === 'sendMessage') return void res.json({ ok: true, result: { message_id: ++seq, date: 1700000000, chat, text: body.text } });
       if (m[2] === 'editMessageText') {
@@ -185,11 +236,54 @@ export interface FakeDiscord extends FakePlatform {
   interaction(token: string): InteractionMessages;
 }
 
+/**
+ * What Discord refuses in message components (discord.com/developers/docs/components/reference): other
+ * than 1–5 action rows; a row of other than 1–5 buttons or of a select with company; a button with a bad
+ * style, a label over 80 characters, or a custom_id not 1–100 characters; a string select whose options
+ * are not 1–25 with labels and values of 1–100 characters; a custom_id used twice in the message.
+ */
+function invalidComponents(components: any): string | undefined {
+  if (components === undefined) return undefined;
+  if (!Array.isArray(components) || components.length < 1 || components.length > 5) return 'components: Must be between 1 and 5 in length.';
+  const ids = new Set<string>();
+  const customId = (c: any, at: string) => {
+    if (!isText(c.custom_id, 100)) return `${at}.custom_id: Must be between 1 and 100 in length.`;
+    if (ids.has(c.custom_id)) return `${at}.custom_id: Component custom id cannot be duplicated`;
+    ids.add(c.custom_id);
+    return undefined;
+  };
+  for (const [i, row] of components.entries()) {
+    const at = `components.${i}`;
+    if (row?.type !== 1 || !Array.isArray(row.components) || row.components.length < 1 || row.components.length > 5) return `${at}.components: Must be between 1 and 5 in length.`;
+    const hasSelect = row.components.some((c: any) => c?.type === 3);
+    if (hasSelect && row.components.length > 1) return `${at}.components: A select menu takes a whole action row`;
+    for (const [j, c] of row.components.entries()) {
+      const cat = `${at}.components.${j}`;
+      if (c?.type === 2) {
+        if (![1, 2, 3, 4].includes(c.style)) return `${cat}.style: Value must be one of {1, 2, 3, 4, 5, 6}.`;
+        if (c.label !== undefined && !isText(c.label, 80, 0)) return `${cat}.label: Must be 80 or fewer in length.`;
+        const bad = customId(c, cat);
+        if (bad) return bad;
+      } else if (c?.type === 3) {
+        const bad = customId(c, cat);
+        if (bad) return bad;
+        if (!Array.isArray(c.options) || c.options.length < 1 || c.options.length > 25) return `${cat}.options: Must be between 1 and 25 in length.`;
+        const values = new Set<string>();
+        for (const [k, o] of c.options.entries()) {
+          if (!isText(o?.label, 100) || !isText(o?.value, 100) || values.has(o.value)) return `${cat}.options.${k}: Must be between 1 and 100 in length and unique.`;
+          values.add(o.value);
+        }
+      } else return `${cat}.type: Value must be one of {2, 3, 4, 5, 6, 7, 8}.`;
+    }
+  }
+  return undefined;
+}
+
 export async function startFakeDiscord(applicationId: string, botToken: string): Promise<FakeDiscord> {
   const interactions = new Map<string, { originalId: string; original: string | undefined; followups: Map<string, string> }>();
   let seq = 1_300_000_000_000_000_000n;
   const message = (content: string, id = String(++seq), channel = '1190000000000000000') => ({ id, type: 0, content, channel_id: channel });
-  const invalid = (body: any) => typeof body?.content !== 'string' || body.content === '' || body.content.length > 2000;
+  const invalid = (body: any) => typeof body?.content !== 'string' || body.content === '' || body.content.length > 2000 || invalidComponents(body.components) !== undefined;
   const fake = await startFake(
     (req, res, body) => {
       const hook = /^\/webhooks\/([^/]+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(req.path);
@@ -198,7 +292,7 @@ export async function startFakeDiscord(applicationId: string, botToken: string):
         const interaction = interactions.get(hook[2]!);
         if (hook[1] !== applicationId || !interaction) return void res.status(404).json({ message: 'Unknown Webhook', code: 10015 });
         if ((req.method === 'PATCH') !== (hook[3] !== undefined)) return void res.status(405).json({ message: '405: Method Not Allowed', code: 0 });
-        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
+        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035, errors: invalidComponents(body?.components) });
         const target = hook[3];
         if (target === undefined) {
           const sent = message(body.content);
@@ -217,7 +311,7 @@ export async function startFakeDiscord(applicationId: string, botToken: string):
         if (req.get('authorization') !== `Bot ${botToken}`) return void res.status(401).json({ message: '401: Unauthorized', code: 0 });
         // Trigger Typing Indicator: no body, 204 No Content.
         if (channel[2] === 'typing') return void res.status(204).end();
-        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035 });
+        if (!isJson(req) || invalid(body)) return void res.status(400).json({ message: 'Invalid Form Body', code: 50035, errors: invalidComponents(body?.components) });
         return void res.json(message(body.content, undefined, channel[1]));
       }
       res.status(404).json({ message: '404: Not Found', code: 0 });
@@ -252,6 +346,25 @@ export interface FakeLine extends FakePlatform {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * What LINE refuses in a quick reply (developers.line.biz/en/reference/messaging-api/#quick-reply): other
+ * than 1–13 items; an item that is not an action; a postback action whose label is not 1–20 characters,
+ * whose data is not 1–300, or whose displayText passes 300.
+ */
+function invalidQuickReply(quickReply: any): string | undefined {
+  if (quickReply === undefined) return undefined;
+  const items = quickReply?.items;
+  if (!Array.isArray(items) || items.length < 1 || items.length > 13) return 'quickReply.items: Size must be between 1 and 13';
+  for (const [i, item] of items.entries()) {
+    const a = item?.action;
+    if (item?.type !== 'action' || a?.type !== 'postback') return `quickReply.items[${i}]: must be an action`;
+    if (!isText(a.label, 20)) return `quickReply.items[${i}].action.label: Length must be between 1 and 20`;
+    if (!isText(a.data, 300)) return `quickReply.items[${i}].action.data: Length must be between 1 and 300`;
+    if (a.displayText !== undefined && !isText(a.displayText, 300)) return `quickReply.items[${i}].action.displayText: Length must be between 1 and 300`;
+  }
+  return undefined;
+}
+
 export async function startFakeLine(channelAccessToken: string): Promise<FakeLine> {
   const replyTokens = new Set<string>();
   const accepted = new Map<string, string>();
@@ -273,7 +386,11 @@ export async function startFakeLine(channelAccessToken: string): Promise<FakeLin
         return void res.status(202).json({});
       }
       const messages = body?.messages;
-      const validMessages = Array.isArray(messages) && messages.length >= 1 && messages.length <= 5 && messages.every((m: any) => m?.type === 'text' && typeof m.text === 'string' && m.text.length >= 1 && m.text.length <= 5000);
+      const validMessages =
+        Array.isArray(messages) &&
+        messages.length >= 1 &&
+        messages.length <= 5 &&
+        messages.every((m: any) => m?.type === 'text' && typeof m.text === 'string' && m.text.length >= 1 && m.text.length <= 5000 && invalidQuickReply(m.quickReply) === undefined);
       const retryKey = req.get('x-line-retry-key');
       if (req.path === '/v2/bot/message/reply') {
         if (retryKey !== undefined) return void res.status(400).json({ message: 'The retry key is not supported for this API' });
@@ -318,6 +435,45 @@ export interface FakeWhatsApp extends FakePlatform {
   outsideWindow(waId: string): void;
 }
 
+/**
+ * What the Cloud API refuses (error 131009, "Parameter value is not valid") in an interactive message:
+ * reply buttons other than 1–3, a title not 1–20 characters or repeated, an id not 1–256 or repeated, a
+ * body not 1–1,024 characters; a list whose button is not 1–20 characters, whose rows are not 1–10 in
+ * all, a row title not 1–24, a description over 72, an id not 1–200 or repeated, a body over 4,096.
+ */
+function invalidInteractive(i: any): string | undefined {
+  if (i?.type === 'button') {
+    const buttons = i.action?.buttons;
+    if (!isText(i.body?.text, 1024)) return 'body.text must be 1-1024 characters';
+    if (!Array.isArray(buttons) || buttons.length < 1 || buttons.length > 3) return 'action.buttons must hold 1-3 buttons';
+    const ids = new Set<string>();
+    const titles = new Set<string>();
+    for (const b of buttons) {
+      if (b?.type !== 'reply' || !isText(b.reply?.title, 20) || !isText(b.reply?.id, 256)) return 'a reply button needs a title of 1-20 characters and an id of 1-256';
+      if (ids.has(b.reply.id) || titles.has(b.reply.title)) return 'reply buttons need unique ids and titles';
+      ids.add(b.reply.id);
+      titles.add(b.reply.title);
+    }
+    return undefined;
+  }
+  if (i?.type === 'list') {
+    const sections = i.action?.sections;
+    if (!isText(i.body?.text, 4096)) return 'body.text must be 1-4096 characters';
+    if (!isText(i.action?.button, 20)) return 'action.button must be 1-20 characters';
+    if (!Array.isArray(sections) || sections.length < 1 || sections.length > 10) return 'action.sections must hold 1-10 sections';
+    const rows = sections.flatMap((s: any) => (Array.isArray(s?.rows) ? s.rows : [undefined]));
+    if (rows.length < 1 || rows.length > 10) return 'a list holds 1-10 rows';
+    const ids = new Set<string>();
+    for (const r of rows) {
+      if (!isText(r?.title, 24) || !isText(r?.id, 200) || (r.description !== undefined && !isText(r.description, 72))) return 'a row needs a title of 1-24 characters, an id of 1-200 and a description of at most 72';
+      if (ids.has(r.id)) return 'rows need unique ids';
+      ids.add(r.id);
+    }
+    return undefined;
+  }
+  return 'interactive.type must be button or list';
+}
+
 export async function startFakeWhatsApp(accessToken: string, phoneNumberId: string): Promise<FakeWhatsApp> {
   let seq = 0;
   const closed = new Set<string>();
@@ -335,7 +491,10 @@ export async function startFakeWhatsApp(accessToken: string, phoneNumberId: stri
         if (body.typing_indicator !== undefined && body.typing_indicator?.type !== 'text') return graphError(res, 400, 100, 'Invalid parameter');
         return void res.json({ success: true });
       }
-      if (typeof body.to !== 'string' || body.type !== 'text' || typeof body.text?.body !== 'string' || body.text.body === '' || body.text.body.length > 4096) {
+      if (body.type === 'interactive') {
+        const problem = typeof body.to === 'string' ? invalidInteractive(body.interactive) : 'to is required';
+        if (problem) return graphError(res, 400, 131009, '(#131009) Parameter value is not valid', { error_data: { messaging_product: 'whatsapp', details: problem } });
+      } else if (typeof body.to !== 'string' || body.type !== 'text' || typeof body.text?.body !== 'string' || body.text.body === '' || body.text.body.length > 4096) {
         return graphError(res, 400, 100, 'Invalid parameter');
       }
       if (closed.has(body.to)) {
