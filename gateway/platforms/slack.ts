@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
+import { type Button, fit, replyButtons, rows, wireId } from './buttons.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type ChatData, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, type EventParts, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
@@ -244,14 +245,45 @@ export function slackLimits(token: string, channel: string): BucketSpec[] {
   ];
 }
 
-export async function slackPost(ctx: EgressContext, token: string, channel: string, text: string, thread?: string): Promise<ApiResult> {
-  const body: Obj = { channel, text };
+// Block Kit limits (api.slack.com/reference/block-kit): a section's text at most 3,000 characters, a
+// button's text 75, its action_id 255 and value 2,000, an actions block 25 elements, a message 50 blocks.
+const SECTION_TEXT = 3000;
+const BUTTON_TEXT = 75;
+const BUTTON_VALUE = 2000;
+const ACTIONS_ELEMENTS = 25;
+
+/**
+ * A message with buttons: its text in mrkdwn sections (several past 3,000 characters), then the buttons
+ * in actions blocks of 25. The message's `text` stays beside the blocks as the notification fallback.
+ * At most 40,000 / 1,500 sections (a piece is cut in its second half) and 100 / 25 actions blocks: under 50.
+ */
+export function slackBlocks(text: string, buttons: readonly Button[]): Obj[] {
+  const sections = splitText(text, SECTION_TEXT).map((t) => ({ type: 'section', text: { type: 'mrkdwn', text: t } }));
+  const actions = rows(buttons, ACTIONS_ELEMENTS).map((row) => ({ type: 'actions', elements: row.map(slackButton) }));
+  return [...sections, ...actions];
+}
+
+function slackButton(b: Button): Obj {
+  const el: Obj = { type: 'button', text: { type: 'plain_text', text: fit(b.label, BUTTON_TEXT), emoji: true }, action_id: wireId('slack', b.id) };
+  // A value Slack would refuse stays out; the gateway's memory of the button still gives it back.
+  if (b.value !== '' && b.value.length <= BUTTON_VALUE) el.value = b.value;
+  return el;
+}
+
+/** The `text`, and the `blocks` when the message carries buttons. */
+function slackContent(text: string, buttons: readonly Button[] | undefined): Obj {
+  return buttons?.length ? { text, blocks: slackBlocks(text, buttons) } : { text };
+}
+
+export async function slackPost(ctx: EgressContext, token: string, channel: string, text: string, thread?: string, buttons?: readonly Button[]): Promise<ApiResult> {
+  const body: Obj = { channel, ...slackContent(text, buttons) };
   if (thread !== undefined) body.thread_ts = thread;
   return callApi(ctx, { method: 'POST', url: `${ctx.apiBase}/chat.postMessage`, headers: { authorization: `Bearer ${token}` }, body, limits: slackLimits(token, channel) }, slackVerdict);
 }
 
-export async function slackUpdate(ctx: EgressContext, token: string, channel: string, ts: string, text: string): Promise<ApiResult> {
-  return callApi(ctx, { method: 'POST', url: `${ctx.apiBase}/chat.update`, headers: { authorization: `Bearer ${token}` }, body: { channel, ts, text }, limits: slackLimits(token, channel) }, slackVerdict);
+export async function slackUpdate(ctx: EgressContext, token: string, channel: string, ts: string, text: string, buttons?: readonly Button[]): Promise<ApiResult> {
+  const body = { channel, ts, ...slackContent(text, buttons) };
+  return callApi(ctx, { method: 'POST', url: `${ctx.apiBase}/chat.update`, headers: { authorization: `Bearer ${token}` }, body, limits: slackLimits(token, channel) }, slackVerdict);
 }
 
 /** A response_url must point at Slack (or at the API base a test configured): it is a URL we POST to. */
@@ -273,11 +305,11 @@ function usableResponseUrl(handle: ReplyHandle, pieces: number, ctx: EgressConte
   return handle.kind === 'slack.response_url' && handle.expiresAt > ctx.now() && handle.uses + pieces <= handle.maxUses && trustedResponseUrl(handle.value, ctx.apiBase);
 }
 
-/** Posts the pieces to the response_url in order; stops at the first failure. */
-async function viaResponseUrl(ctx: EgressContext, handle: ReplyHandle, pieces: string[], channel: string, ephemeral: boolean): Promise<{ result: ApiResult; used: number }> {
+/** Posts the pieces to the response_url in order, the buttons with the last; stops at the first failure. */
+async function viaResponseUrl(ctx: EgressContext, handle: ReplyHandle, pieces: string[], buttons: readonly Button[], channel: string, ephemeral: boolean): Promise<{ result: ApiResult; used: number }> {
   let used = 0;
-  for (const piece of pieces) {
-    const body = { text: piece, response_type: ephemeral ? 'ephemeral' : 'in_channel' };
+  for (const [i, piece] of pieces.entries()) {
+    const body = { ...slackContent(piece, i === pieces.length - 1 ? buttons : undefined), response_type: ephemeral ? 'ephemeral' : 'in_channel' };
     const result = await callApi(ctx, { method: 'POST', url: handle.value, body, limits: slackLimits(handle.value, channel) }, responseUrlVerdict);
     if (!result.ok) return { result, used };
     used++;
@@ -294,11 +326,12 @@ export async function deliverSlackReply(reply: CloudEvent, handle: ReplyHandle |
   const text = replyText(reply);
   if (typeof text !== 'string') return text;
   const conversation = conversationOfEvent(reply);
+  const { buttons } = replyButtons(reply.data);
   let pieces = splitText(text, MAX_TEXT);
 
   if (handle && usableResponseUrl(handle, pieces.length, ctx)) {
     const ephemeral = (reply.data as { ephemeral?: unknown }).ephemeral === true;
-    const { result, used } = await viaResponseUrl(ctx, handle, pieces, conversation.id, ephemeral);
+    const { result, used } = await viaResponseUrl(ctx, handle, pieces, buttons, conversation.id, ephemeral);
     const left = handle.uses + used < handle.maxUses ? { ...handle, uses: handle.uses + used } : null;
     if (result.ok) return { ok: true, handle: left };
     const expired = result.status === 404 || result.status === 410 || result.reason === 'expired_url' || result.reason === 'used_url';
@@ -311,8 +344,8 @@ export async function deliverSlackReply(reply: CloudEvent, handle: ReplyHandle |
   const token = secrets.botToken;
   if (!token) return { ...missingSecret('slack', 'botToken'), ...forget };
   let ts: string | undefined;
-  for (const piece of pieces) {
-    const r = await slackPost(ctx, token, conversation.id, piece, conversation.thread);
+  for (const [i, piece] of pieces.entries()) {
+    const r = await slackPost(ctx, token, conversation.id, piece, conversation.thread, i === pieces.length - 1 ? buttons : undefined);
     if (!r.ok) return { ...failed(r), ...forget };
     ts ??= str((r.body as Obj).ts);
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
+import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { deliverSlackReply, handleSlackWebhook } from '../../../gateway/platforms/slack.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakeSlack, startFakeSlack } from '../../fakes/platforms.ts';
@@ -292,5 +293,111 @@ describe('Slack egress', () => {
     fake.requests.length = 0;
     expect(await deliverSlackReply(reply({ id: 'C1' }, '  '), undefined, secrets, egressContext(fake.url))).toMatchObject({ ok: false, retryable: false });
     expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe('Slack reply buttons', () => {
+  let fake: FakeSlack;
+  beforeAll(async () => {
+    fake = await startFakeSlack(secrets.botToken);
+  });
+  afterAll(() => fake.close());
+
+  const withButtons = (buttons: unknown, text = 'Which size?') => chatReplyEvent({ id: 'Ev2', conversation: { id: 'C400', thread: '1355517523.000005' } }, { text, buttons }, '/bots/default/shop');
+  const button = (text: string, action_id: string, value: string) => ({ type: 'button', text: { type: 'plain_text', text, emoji: true }, action_id, value });
+
+  it('posts a section with the text and an actions block of buttons, keeping text as the fallback', async () => {
+    fake.requests.length = 0;
+    const out = await deliverSlackReply(withButtons(['Small', { label: 'Large', id: 'size_l', value: 'L' }]), undefined, secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    expect(fake.requests[0]!.body).toEqual({
+      channel: 'C400',
+      thread_ts: '1355517523.000005',
+      text: 'Which size?',
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: 'Which size?' } },
+        { type: 'actions', elements: [button('Small', 'Small', 'Small'), button('Large', 'size_l', 'L')] },
+      ],
+    });
+  });
+
+  it('cuts labels to 75 characters and gives ids past 255 bytes as a digest', async () => {
+    fake.requests.length = 0;
+    const longId = 'x'.repeat(256);
+    const out = await deliverSlackReply(withButtons([{ label: 'L'.repeat(80), id: longId }]), undefined, secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    const [el] = fake.requests[0]!.body.blocks[1].elements;
+    expect(el.text.text).toBe(`${'L'.repeat(74)}…`);
+    expect(el.action_id).toBe(wireId('slack', longId));
+    expect(el.action_id).toMatch(/^#/);
+  });
+
+  it('puts more than 25 buttons in further actions blocks, and long text in several sections', async () => {
+    fake.requests.length = 0;
+    const text = Array.from({ length: 120 }, (_, i) => `Line ${i} of a long answer about sizes.`).join('\n');
+    const labels = Array.from({ length: 60 }, (_, i) => `Option ${i + 1}`);
+    expect((await deliverSlackReply(withButtons(labels, text), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    const { blocks } = fake.requests[0]!.body;
+    expect(blocks.map((b: { type: string }) => b.type)).toEqual(['section', 'section', 'actions', 'actions', 'actions']);
+    expect(blocks.slice(0, 2).map((b: { text: { text: string } }) => b.text.text).join('\n')).toBe(text);
+    expect(blocks.slice(2).map((b: { elements: unknown[] }) => b.elements.length)).toEqual([25, 25, 10]);
+  });
+
+  it('puts the buttons on the last message when the text takes several', async () => {
+    fake.requests.length = 0;
+    const text = `${'a'.repeat(39_990)} ${'b'.repeat(100)}`;
+    expect((await deliverSlackReply(withButtons(['OK'], text), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests.map((r) => [r.body.text.length, r.body.blocks?.at(-1)?.type])).toEqual([
+      [39_990, undefined],
+      [100, 'actions'],
+    ]);
+  });
+
+  it('sends the blocks to a response_url too', async () => {
+    fake.requests.length = 0;
+    const handle: ReplyHandle = { platform: 'slack', kind: 'slack.response_url', value: fake.responseUrl(), expiresAt: Date.now() + 60_000, uses: 0, maxUses: 5 };
+    expect((await deliverSlackReply(withButtons(['Yes', 'No']), handle, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests[0]!.body).toEqual({
+      text: 'Which size?',
+      response_type: 'in_channel',
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: 'Which size?' } },
+        { type: 'actions', elements: [button('Yes', 'Yes', 'Yes'), button('No', 'No', 'No')] },
+      ],
+    });
+  });
+
+  it('sends the text alone when the buttons are malformed', async () => {
+    fake.requests.length = 0;
+    expect((await deliverSlackReply(withButtons([{ id: 'no-label' }]), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests[0]!.body).toEqual({ channel: 'C400', thread_ts: '1355517523.000005', text: 'Which size?' });
+  });
+
+  it('has a fake that refuses what Block Kit refuses', async () => {
+    const post = (blocks: unknown) =>
+      fetch(`${fake.url}/chat.postMessage`, { method: 'POST', headers: { authorization: `Bearer ${secrets.botToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'C1', text: 'x', blocks }) }).then((r) => r.json());
+    const actions = (n: number) => [{ type: 'actions', elements: Array.from({ length: n }, (_, i) => button(`b${i}`, `b${i}`, 'v')) }];
+    expect(await post(actions(25))).toMatchObject({ ok: true });
+    expect(await post(actions(26))).toMatchObject({ ok: false, error: 'invalid_blocks' });
+    expect(await post([{ type: 'actions', elements: [button('x'.repeat(76), 'a', 'v')] }])).toMatchObject({ ok: false, error: 'invalid_blocks' });
+    expect(await post([{ type: 'actions', elements: [button('a', 'same', 'v'), button('b', 'same', 'v')] }])).toMatchObject({ ok: false, error: 'invalid_blocks' });
+    expect(await post([{ type: 'section', text: { type: 'mrkdwn', text: 'x'.repeat(3001) } }])).toMatchObject({ ok: false, error: 'invalid_blocks' });
+  });
+});
+
+describe('a Slack button press', () => {
+  it('comes back with the action_id as the id and the value', () => {
+    const payload = {
+      type: 'block_actions',
+      team: { id: 'T1' },
+      user: { id: 'U1', username: 'ann' },
+      api_app_id: 'A1',
+      trigger_id: '1.2.3',
+      channel: { id: 'C400' },
+      message: { type: 'message', text: 'Which size?', ts: '1700000000.000001', thread_ts: '1355517523.000005' },
+      actions: [{ type: 'button', action_id: 'size_l', value: 'L', text: { type: 'plain_text', text: 'Large' } }],
+    };
+    const [e] = handleSlackWebhook(signed(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), FORM), secrets, NOW).events;
+    expect(e!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', subject: 'C400/1355517523.000005', data: { text: 'L', action: { type: 'button', id: 'size_l', value: 'L' } } });
   });
 });
