@@ -5,6 +5,7 @@
 import type { Conversation } from '../../eventing/chat.ts';
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
+import { type Button, fit, replyButtons, wireId } from './buttons.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type ChatUser, type EventParts, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, ingressEvent, secondsToTime, str, typeSegment } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
@@ -93,10 +94,12 @@ function fromCallbackQuery(cq: Obj, parts: EventParts): void {
   if (!chatId || !from) return;
   const thread = msg!.is_topic_message === true ? str(msg!.message_thread_id) : undefined;
   parts.conversation = thread ? { id: chatId, thread } : { id: chatId };
-  const value = str(cq.data);
+  // The button's callback_data is its id (a game's button has a game_short_name instead); the query's own
+  // id only serves to answer it, which the webhook response does.
+  const id = str(cq.data) ?? str(cq.game_short_name) ?? '';
   parts.normalized = {
     type: ACTION_INVOKED,
-    data: { text: value ?? '', user: from, conversation: parts.conversation, action: { type: 'callback_query', id: str(cq.id) ?? '', ...(value !== undefined ? { value } : {}) } },
+    data: { text: id, user: from, conversation: parts.conversation, action: { type: 'callback_query', id, value: id } },
   };
 }
 
@@ -204,18 +207,51 @@ export function telegramEditVerdict(status: number, body: unknown): Verdict {
   return telegramVerdict(status, body);
 }
 
+const LABEL_MAX = 64;
+const SHORT_LABEL = 20;
+const PER_ROW = 3;
+
+/**
+ * An inline keyboard (core.telegram.org/bots/api#inlinekeyboardmarkup): buttons in rows of up to three,
+ * a longer label in a row of its own, each `{text, callback_data}` with callback_data the button's id
+ * (1–64 bytes: a longer id goes as its digest, which the gateway maps back). Telegram documents no
+ * label limit but shows little of a long one; labels are cut at 64.
+ */
+export function telegramKeyboard(buttons: readonly Button[]): Obj {
+  const keyboard: Obj[][] = [];
+  let row: Obj[] = [];
+  for (const b of buttons) {
+    const text = fit(b.label, LABEL_MAX);
+    const wide = text.length > SHORT_LABEL;
+    if (row.length === PER_ROW || (wide && row.length > 0)) {
+      keyboard.push(row);
+      row = [];
+    }
+    row.push({ text, callback_data: wireId('telegram', b.id) });
+    if (wide) {
+      keyboard.push(row);
+      row = [];
+    }
+  }
+  if (row.length) keyboard.push(row);
+  return { inline_keyboard: keyboard };
+}
+
 export async function deliverTelegramReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome> {
   const text = replyText(reply);
   if (typeof text !== 'string') return text;
   const token = secrets.botToken;
   if (!token) return missingSecret('telegram', 'botToken');
   const conversation = conversationOfEvent(reply);
+  const { buttons } = replyButtons(reply.data);
   const replyTo = handle?.kind === 'telegram.reply_to' && handle.expiresAt > ctx.now() ? Number(handle.value) : undefined;
   let messageId: string | undefined;
-  for (const [i, piece] of splitText(text, MAX_TEXT).entries()) {
+  const pieces = splitText(text, MAX_TEXT);
+  for (const [i, piece] of pieces.entries()) {
     const body: Obj = { text: piece };
     if (conversation.thread !== undefined && /^\d+$/.test(conversation.thread)) body.message_thread_id = Number(conversation.thread);
     if (i === 0 && replyTo !== undefined) body.reply_parameters = { message_id: replyTo, allow_sending_without_reply: true };
+    if (i === pieces.length - 1 && buttons.length) body.reply_markup = telegramKeyboard(buttons);
     const r = await telegramCall(ctx, token, 'sendMessage', conversation.id, body);
     if (!r.ok) return failed(r);
     const result = (r.body as { result?: { message_id?: unknown } }).result;

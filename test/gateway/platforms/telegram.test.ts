@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
+import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { deliverTelegramReply, handleTelegramWebhook } from '../../../gateway/platforms/telegram.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakePlatform, startFakeTelegram } from '../../fakes/platforms.ts';
@@ -132,7 +133,7 @@ describe('Telegram normalization', () => {
     expect(e!.normalized?.data).toMatchObject({ text: 'look', attachments: [{ type: 'photo', id: 'large' }] });
   });
 
-  it('answers a callback_query in the webhook response and normalizes it as an action', () => {
+  it('answers a callback_query in the webhook response and normalizes it as an action on the button’s callback_data', () => {
     const body = {
       update_id: 10003,
       callback_query: {
@@ -145,7 +146,9 @@ describe('Telegram normalization', () => {
     };
     const { response, events } = handleTelegramWebhook(update(body), secrets, NOW);
     expect(response).toEqual({ status: 200, headers: { 'content-type': 'application/json' }, body: { method: 'answerCallbackQuery', callback_query_id: '4382bfdwdsb323b2d9' } });
-    expect(events[0]!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', subject: '42', data: { action: { type: 'callback_query', id: '4382bfdwdsb323b2d9', value: 'yes' } } });
+    expect(events[0]!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', subject: '42', data: { text: 'yes', action: { type: 'callback_query', id: 'yes', value: 'yes' } } });
+    // The query's own id only answers it: it is the answer's, not the action's.
+    expect(JSON.stringify(events[0]!.normalized)).not.toContain('4382bfdwdsb323b2d9');
   });
 
   it('turns new_chat_members into chat.member.joined and leaves edits raw', () => {
@@ -220,5 +223,78 @@ describe('Telegram egress', () => {
     const long = chatReplyEvent({ id: '1', conversation: { id: '1111111' } }, { text: `${'a'.repeat(4000)} ${'b'.repeat(200)}` }, '/bots/default/echo');
     expect((await deliverTelegramReply(long, undefined, secrets, egressContext(fake.url))).ok).toBe(true);
     expect(fake.requests.map((r) => r.body.text.length)).toEqual([4000, 200]);
+  });
+});
+
+describe('Telegram reply buttons', () => {
+  let fake: FakePlatform;
+  beforeAll(async () => {
+    fake = await startFakeTelegram(secrets.botToken, ['1111111']);
+  });
+  afterAll(() => fake.close());
+
+  const withButtons = (buttons: unknown, text = 'Which size?') => chatReplyEvent({ id: '10000', conversation: { id: '1111111' } }, { text, buttons }, '/bots/default/shop');
+  const send = async (event: ReturnType<typeof withButtons>) => {
+    fake.requests.length = 0;
+    const out = await deliverTelegramReply(event, undefined, secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    return fake.requests;
+  };
+
+  it('sends an inline keyboard, callback_data the button id, three short labels a row', async () => {
+    const [r] = await send(withButtons(['S', 'M', { label: 'L', id: 'size_l' }, { label: 'XL', value: 'extra large' }]));
+    expect(r!.body).toEqual({
+      chat_id: 1111111,
+      text: 'Which size?',
+      reply_markup: {
+        inline_keyboard: [
+          [
+            { text: 'S', callback_data: 'S' },
+            { text: 'M', callback_data: 'M' },
+            { text: 'L', callback_data: 'size_l' },
+          ],
+          [{ text: 'XL', callback_data: 'XL' }],
+        ],
+      },
+    });
+  });
+
+  it('gives a long label a row of its own, cut at 64 characters', async () => {
+    const long = 'Deliver it to the pick-up point nearest to my home address, please, thank you';
+    const [r] = await send(withButtons(['Yes', long, 'No']));
+    expect(r!.body.reply_markup.inline_keyboard).toEqual([[{ text: 'Yes', callback_data: 'Yes' }], [{ text: `${long.slice(0, 63).trimEnd()}…`, callback_data: wireId('telegram', long) }], [{ text: 'No', callback_data: 'No' }]]);
+    // The long label is its id too: more than 64 bytes, it goes as a digest.
+    expect(r!.body.reply_markup.inline_keyboard[1][0].callback_data).toMatch(/^#[A-Za-z0-9_-]{27}$/);
+  });
+
+  it('sends an id of more than 64 bytes as its digest, which Telegram takes', async () => {
+    const id = 'order:2024-06-01:customer-4711:basket-0815:item-42:size-large:colour-blue';
+    expect(Buffer.byteLength(id)).toBeGreaterThan(64);
+    const [r] = await send(withButtons([{ label: 'Buy', id }]));
+    expect(r!.body.reply_markup.inline_keyboard).toEqual([[{ text: 'Buy', callback_data: wireId('telegram', id) }]]);
+  });
+
+  it('puts the keyboard on the last message of a long reply', async () => {
+    const requests = await send(withButtons(['OK'], `${'a'.repeat(4000)} ${'b'.repeat(200)}`));
+    expect(requests.map((r) => [r.body.text.length, r.body.reply_markup !== undefined])).toEqual([
+      [4000, false],
+      [200, true],
+    ]);
+  });
+
+  it('sends the text alone when the buttons are malformed', async () => {
+    const [r] = await send(withButtons('Yes'));
+    expect(r!.body).toEqual({ chat_id: 1111111, text: 'Which size?' });
+  });
+
+  it.each([
+    ['callback_data over 64 bytes', [[{ text: 'x', callback_data: 'x'.repeat(65) }]], 'Bad Request: BUTTON_DATA_INVALID'],
+    ['empty callback_data', [[{ text: 'x', callback_data: '' }]], 'Bad Request: BUTTON_DATA_INVALID'],
+    ['a text-only button', [[{ text: 'x' }]], "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"],
+    ['nine buttons in a row', [Array.from({ length: 9 }, (_, i) => ({ text: `${i}`, callback_data: `${i}` }))], 'Bad Request: reply markup is too long'],
+  ])('has a fake that refuses %s, as Telegram does', async (_, inline_keyboard, description) => {
+    const res = await fetch(`${fake.url}/bot${secrets.botToken}/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chat_id: 1111111, text: 'x', reply_markup: { inline_keyboard } }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ ok: false, error_code: 400, description });
   });
 });
