@@ -5,6 +5,7 @@
 // https://discord.com/developers/docs/interactions/receiving-and-responding
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
+import { type Button, fit, replyButtons, rows, wireId } from './buttons.ts';
 import { type ApiResult, callApi, credentialKey, failed, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type ChatData, type ChatUser, type EventParts, MESSAGE_RECEIVED, ingressEvent, str, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
@@ -110,8 +111,13 @@ function normalize(type: number, data: Obj, user: ChatUser, channel: string): { 
   }
   if (type === 3) {
     const values = Array.isArray(data.values) ? data.values.map(String) : [];
+    const customId = str(data.custom_id) ?? '';
+    // An option of the menu that stands in for too many buttons is a button press: its value is the id.
+    if (customId.startsWith(BUTTON_MENU) && values.length === 1) {
+      return { type: ACTION_INVOKED, data: { text: values[0]!, user, conversation, action: { type: 'message_component', id: values[0]!, value: values[0]! } } };
+    }
     const value = values.length ? values.join(',') : undefined;
-    return { type: ACTION_INVOKED, data: { text: value ?? '', user, conversation, action: { type: 'message_component', id: str(data.custom_id) ?? '', ...(value !== undefined ? { value } : {}) } } };
+    return { type: ACTION_INVOKED, data: { text: value ?? '', user, conversation, action: { type: 'message_component', id: customId, ...(value !== undefined ? { value } : {}) } } };
   }
   const inputs = modalValues(data.components);
   return { type: ACTION_INVOKED, data: { text: inputs.join('\n'), user, conversation, action: { type: 'modal_submit', id: str(data.custom_id) ?? '' } } };
@@ -156,15 +162,56 @@ export function discordLimits(appKey: string, route: string): BucketSpec[] {
 
 const NO_MENTIONS = { parse: [] as string[] };
 
-/** A follow-up (POST) or an edit of the original response or a follow-up (PATCH), by interaction token. */
-export async function discordWebhookCall(ctx: EgressContext, appId: string, token: string, content: string, edit?: string): Promise<ApiResult> {
-  const url = `${ctx.apiBase}/webhooks/${appId}/${token}${edit ? `/messages/${edit}` : ''}`;
-  return callApi(ctx, { method: edit ? 'PATCH' : 'POST', url, body: { content, allowed_mentions: NO_MENTIONS }, limits: discordLimits(appId, token) });
+// Message components (discord.com/developers/docs/components/reference): at most 5 action rows (type 1)
+// of at most 5 buttons (type 2; label ≤ 80 characters, custom_id ≤ 100), or of one string select
+// (type 3) of at most 25 options (label and value ≤ 100).
+const MAX_ROWS = 5;
+const ROW_BUTTONS = 5;
+const BUTTON_LABEL = 80;
+const MENU_OPTIONS = 25;
+const OPTION_LABEL = 100;
+const PRIMARY = 1;
+/** The custom_id prefix of the menus that stand in for buttons; a choice in one comes back as a press. */
+export const BUTTON_MENU = 'knbot.buttons.';
+
+/**
+ * Up to 25 buttons as rows of 5 primary buttons (`custom_id` = the button's id); more as string selects
+ * of 25 options each (`value` = the id), one per row, the list Discord offers for many choices.
+ */
+export function discordComponents(buttons: readonly Button[]): Obj[] {
+  if (buttons.length <= MAX_ROWS * ROW_BUTTONS) {
+    return rows(buttons, ROW_BUTTONS).map((row) => ({
+      type: 1,
+      components: row.map((b) => ({ type: 2, style: PRIMARY, label: fit(b.label, BUTTON_LABEL), custom_id: wireId('discord', b.id) })),
+    }));
+  }
+  const menus = rows(buttons, MENU_OPTIONS);
+  return menus.map((options, i) => ({
+    type: 1,
+    components: [
+      {
+        type: 3,
+        custom_id: `${BUTTON_MENU}${i}`,
+        placeholder: `Choose… (${i * MENU_OPTIONS + 1}–${i * MENU_OPTIONS + options.length})`,
+        options: options.map((b) => ({ label: fit(b.label, OPTION_LABEL), value: wireId('discord', b.id) })),
+      },
+    ],
+  }));
 }
 
-export async function discordChannelPost(ctx: EgressContext, botToken: string, channel: string, content: string): Promise<ApiResult> {
+function discordBody(content: string, buttons: readonly Button[] | undefined): Obj {
+  return buttons?.length ? { content, allowed_mentions: NO_MENTIONS, components: discordComponents(buttons) } : { content, allowed_mentions: NO_MENTIONS };
+}
+
+/** A follow-up (POST) or an edit of the original response or a follow-up (PATCH), by interaction token. */
+export async function discordWebhookCall(ctx: EgressContext, appId: string, token: string, content: string, edit?: string, buttons?: readonly Button[]): Promise<ApiResult> {
+  const url = `${ctx.apiBase}/webhooks/${appId}/${token}${edit ? `/messages/${edit}` : ''}`;
+  return callApi(ctx, { method: edit ? 'PATCH' : 'POST', url, body: discordBody(content, buttons), limits: discordLimits(appId, token) });
+}
+
+export async function discordChannelPost(ctx: EgressContext, botToken: string, channel: string, content: string, buttons?: readonly Button[]): Promise<ApiResult> {
   const url = `${ctx.apiBase}/channels/${channel}/messages`;
-  return callApi(ctx, { method: 'POST', url, headers: { authorization: `Bot ${botToken}` }, body: { content, allowed_mentions: NO_MENTIONS }, limits: discordLimits(botToken, channel) });
+  return callApi(ctx, { method: 'POST', url, headers: { authorization: `Bot ${botToken}` }, body: discordBody(content, buttons), limits: discordLimits(botToken, channel) });
 }
 
 /**
@@ -176,13 +223,15 @@ export async function deliverDiscordReply(reply: CloudEvent, handle: ReplyHandle
   const text = replyText(reply);
   if (typeof text !== 'string') return text;
   const pieces = splitText(text, MAX_TEXT);
+  const { buttons } = replyButtons(reply.data);
+  const last = pieces.length - 1;
   const appId = secrets.applicationId;
   let messageId: string | undefined;
 
   if (handle?.kind === 'discord.interaction' && handle.expiresAt > ctx.now() && appId) {
     let current = handle;
-    for (const piece of pieces) {
-      const r = await discordWebhookCall(ctx, appId, current.value, piece, current.editOriginal ? '@original' : undefined);
+    for (const [i, piece] of pieces.entries()) {
+      const r = await discordWebhookCall(ctx, appId, current.value, piece, current.editOriginal ? '@original' : undefined, i === last ? buttons : undefined);
       if (!r.ok) {
         // 404 Unknown Webhook: the token expired early; fall back below when nothing was sent yet.
         if (r.status === 404 && current === handle) break;
@@ -197,8 +246,8 @@ export async function deliverDiscordReply(reply: CloudEvent, handle: ReplyHandle
   const botToken = secrets.botToken;
   if (!botToken) return handle ? { ...missingSecret('discord', 'botToken'), handle: null } : missingSecret('discord', 'botToken');
   const channel = conversationOfEvent(reply).id;
-  for (const piece of pieces) {
-    const r = await discordChannelPost(ctx, botToken, channel, piece);
+  for (const [i, piece] of pieces.entries()) {
+    const r = await discordChannelPost(ctx, botToken, channel, piece, i === last ? buttons : undefined);
     if (!r.ok) return handle ? { ...failed(r), handle: null } : failed(r);
     messageId ??= str((r.body as Obj | undefined)?.id);
   }

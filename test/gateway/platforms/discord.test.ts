@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
-import { deliverDiscordReply, handleDiscordWebhook } from '../../../gateway/platforms/discord.ts';
+import { wireId } from '../../../gateway/platforms/buttons.ts';
+import { BUTTON_MENU, deliverDiscordReply, handleDiscordWebhook } from '../../../gateway/platforms/discord.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakeDiscord, startFakeDiscord } from '../../fakes/platforms.ts';
 import { RFC8032_TEST1, overHttp, signDiscord, webhook } from '../../fakes/signing.ts';
@@ -198,5 +199,97 @@ describe('Discord egress', () => {
     expect(fake.requests.map((r) => r.body.content.length)).toEqual([2000, 500]);
     const bad = await deliverDiscordReply(reply(), undefined, { ...secrets, botToken: 'wrong' }, egressContext(fake.url));
     expect(bad).toEqual({ ok: false, status: 401, reason: '401: Unauthorized', retryable: false });
+  });
+});
+
+describe('Discord reply buttons', () => {
+  let fake: FakeDiscord;
+  beforeAll(async () => {
+    fake = await startFakeDiscord(secrets.applicationId, secrets.botToken);
+  });
+  afterAll(() => fake.close());
+
+  const withButtons = (buttons: unknown, text = 'Which size?') => chatReplyEvent({ id: command.id, conversation: { id: '1190000000000000000' } }, { text, buttons }, '/bots/default/shop');
+  const handleFor = (token: string, editOriginal = true): ReplyHandle => ({ platform: 'discord', kind: 'discord.interaction', value: token, expiresAt: Date.now() + 60_000, uses: 0, maxUses: Number.MAX_SAFE_INTEGER, editOriginal });
+  const primary = (label: string, custom_id: string) => ({ type: 2, style: 1, label, custom_id });
+
+  it('edits the deferred response with the text and a row of primary buttons', async () => {
+    fake.requests.length = 0;
+    const out = await deliverDiscordReply(withButtons(['S', { label: 'L', id: 'size_l', value: 'large' }]), handleFor(fake.interactionToken()), secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    expect(fake.requests[0]!.method).toBe('PATCH');
+    expect(fake.requests[0]!.body).toEqual({ content: 'Which size?', allowed_mentions: { parse: [] }, components: [{ type: 1, components: [primary('S', 'S'), primary('L', 'size_l')] }] });
+  });
+
+  it('makes rows of five, cuts labels to 80 characters, and gives ids past 100 bytes as a digest', async () => {
+    fake.requests.length = 0;
+    const longId = `choice:${'x'.repeat(100)}`;
+    const buttons = [...Array.from({ length: 11 }, (_, i) => `B${i + 1}`), { label: 'Q'.repeat(90), id: longId }];
+    const out = await deliverDiscordReply(withButtons(buttons), handleFor(fake.interactionToken(), false), secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    const { components } = fake.requests[0]!.body;
+    expect(components.map((row: { components: unknown[] }) => row.components.length)).toEqual([5, 5, 2]);
+    expect(components[2].components[1]).toEqual(primary(`${'Q'.repeat(79)}…`, wireId('discord', longId)));
+  });
+
+  it('offers more than 25 buttons as menus of 25 options, one a row', async () => {
+    fake.requests.length = 0;
+    const labels = Array.from({ length: 30 }, (_, i) => `Option ${i + 1}`);
+    const out = await deliverDiscordReply(withButtons(labels), handleFor(fake.interactionToken(), false), secrets, egressContext(fake.url));
+    expect(out.ok).toBe(true);
+    const { components } = fake.requests[0]!.body;
+    expect(components).toHaveLength(2);
+    expect(components[0].components).toEqual([
+      { type: 3, custom_id: `${BUTTON_MENU}0`, placeholder: 'Choose… (1–25)', options: labels.slice(0, 25).map((l) => ({ label: l, value: l })) },
+    ]);
+    expect(components[1].components[0]).toMatchObject({ custom_id: `${BUTTON_MENU}1`, placeholder: 'Choose… (26–30)', options: labels.slice(25).map((l) => ({ label: l, value: l })) });
+  });
+
+  it('puts the buttons on the last follow-up of a long reply, and on a channel message without a token', async () => {
+    fake.requests.length = 0;
+    expect((await deliverDiscordReply(withButtons(['OK'], 'x'.repeat(2500)), handleFor(fake.interactionToken(), false), secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests.map((r) => [r.body.content.length, r.body.components?.length])).toEqual([
+      [2000, undefined],
+      [500, 1],
+    ]);
+    fake.requests.length = 0;
+    expect((await deliverDiscordReply(withButtons(['OK']), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests[0]).toMatchObject({ path: '/channels/1190000000000000000/messages', body: { content: 'Which size?', components: [{ type: 1, components: [primary('OK', 'OK')] }] } });
+  });
+
+  it('sends the text alone when the buttons are malformed', async () => {
+    fake.requests.length = 0;
+    expect((await deliverDiscordReply(withButtons([{ label: 'a', id: 'x' }, { label: 'b', id: 'x' }]), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests[0]!.body).toEqual({ content: 'Which size?', allowed_mentions: { parse: [] } });
+  });
+
+  const row = (n: number, label = 'b') => ({ type: 1, components: Array.from({ length: n }, (_, i) => primary(label, `${label}${i}-${Math.random()}`)) });
+  it.each([
+    ['six rows', Array.from({ length: 6 }, () => row(1)), 'components: Must be between 1 and 5 in length.'],
+    ['six buttons in a row', [row(6)], 'components.0.components: Must be between 1 and 5 in length.'],
+    ['a label of 81 characters', [row(1, 'x'.repeat(81))], 'components.0.components.0.label: Must be 80 or fewer in length.'],
+    ['a custom_id of 101 characters', [{ type: 1, components: [primary('a', 'x'.repeat(101))] }], 'components.0.components.0.custom_id: Must be between 1 and 100 in length.'],
+    ['a custom_id used twice', [{ type: 1, components: [primary('a', 'same'), primary('b', 'same')] }], 'components.0.components.1.custom_id: Component custom id cannot be duplicated'],
+  ])('has a fake that refuses %s, as Discord does', async (_, components, errors) => {
+    const res = await fetch(`${fake.url}/channels/1190000000000000000/messages`, { method: 'POST', headers: { authorization: `Bot ${secrets.botToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ content: 'x', components }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ message: 'Invalid Form Body', code: 50035, errors });
+  });
+});
+
+describe('a Discord button press', () => {
+  it('comes back with the custom_id as the id', () => {
+    const press = { ...command, type: 3, data: { custom_id: 'size_l', component_type: 2 }, message: { id: '1220000000000000000', content: 'Which size?' } };
+    expect(handleDiscordWebhook(signed(press), secrets, NOW).events[0]!.normalized).toMatchObject({ data: { action: { type: 'message_component', id: 'size_l' } } });
+  });
+
+  it('comes back as the option chosen in a menu that stands in for buttons, and as the menu otherwise', () => {
+    const menu = (custom_id: string, values: string[]) => ({ ...command, type: 3, data: { custom_id, component_type: 3, values }, message: { id: '1220000000000000000', content: 'Which?' } });
+    expect(handleDiscordWebhook(signed(menu(`${BUTTON_MENU}1`, ['Option 27'])), secrets, NOW).events[0]!.normalized).toMatchObject({
+      data: { text: 'Option 27', action: { type: 'message_component', id: 'Option 27', value: 'Option 27' } },
+    });
+    expect(handleDiscordWebhook(signed(menu('toppings', ['ham', 'olives'])), secrets, NOW).events[0]!.normalized).toMatchObject({
+      data: { text: 'ham,olives', action: { type: 'message_component', id: 'toppings', value: 'ham,olives' } },
+    });
   });
 });
