@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
+import { type Button, fit, replyButtons, wireId, withNumberedList } from './buttons.ts';
 import { type ApiResult, type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type ChatUser, type EventParts, MEMBER_JOINED, MESSAGE_RECEIVED, type Mention, ingressEvent, msToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
@@ -80,8 +81,9 @@ function normalize(event: Obj, conversation: { id: string }, userId: string | un
   // A follow is a user adding the bot as a friend: they joined its one-to-one chat.
   if (event.type === 'follow') return { type: MEMBER_JOINED, data: { text: '', user, conversation, members: [user] } };
   if (event.type === 'postback' && isObject(event.postback)) {
+    // A quick reply button's postback data is the button's id.
     const value = str(event.postback.data) ?? '';
-    return { type: ACTION_INVOKED, data: { text: value, user, conversation, action: { type: 'postback', id: 'postback', value } } };
+    return { type: ACTION_INVOKED, data: { text: value, user, conversation, action: { type: 'postback', id: value, value } } };
   }
   if (event.type !== 'message' || !isObject(event.message)) return undefined;
   const m = event.message;
@@ -136,12 +138,42 @@ function sentId(body: unknown): string | undefined {
   return isObject(sent) ? str(sent.id) : undefined;
 }
 
+// Quick reply (developers.line.biz/en/reference/messaging-api/#quick-reply): at most 13 items, each a
+// postback action whose label holds at most 20 characters and data and displayText at most 300.
+const QUICK_REPLY_ITEMS = 13;
+const QUICK_REPLY_LABEL = 20;
+const DISPLAY_TEXT = 300;
+
+/**
+ * A quick reply of postback buttons (`data` = the button's id; the label, as `displayText`, is what the
+ * chat shows the user saying). Shown under the message it is attached to until the user answers.
+ */
+export function lineQuickReply(buttons: readonly Button[]): Obj {
+  return {
+    items: buttons.map((b) => ({
+      type: 'action',
+      action: { type: 'postback', label: fit(b.label, QUICK_REPLY_LABEL), data: wireId('line', b.id), displayText: fit(b.label, DISPLAY_TEXT) },
+    })),
+  };
+}
+
+/**
+ * The reply's messages: its text in pieces of 5,000 characters, the quick reply on the last. With more
+ * buttons than a quick reply holds, they are listed by number under the text instead.
+ */
+export function lineMessages(text: string, buttons: readonly Button[]): Obj[] {
+  const many = buttons.length > QUICK_REPLY_ITEMS;
+  const messages: Obj[] = splitText(many ? withNumberedList(text, buttons) : text, MAX_TEXT).map((t) => ({ type: 'text', text: t }));
+  if (buttons.length && !many) messages[messages.length - 1]!.quickReply = lineQuickReply(buttons);
+  return messages;
+}
+
 export async function deliverLineReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome> {
   const text = replyText(reply);
   if (typeof text !== 'string') return text;
   const token = secrets.channelAccessToken;
   if (!token) return missingSecret('line', 'channelAccessToken');
-  const messages = splitText(text, MAX_TEXT).map((t) => ({ type: 'text', text: t }));
+  const messages = lineMessages(text, replyButtons(reply.data).buttons);
   const batches: (typeof messages)[] = [];
   for (let i = 0; i < messages.length; i += MAX_MESSAGES) batches.push(messages.slice(i, i + MAX_MESSAGES));
   const auth = { authorization: `Bearer ${token}` };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
+import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { deliverLineReply, handleLineWebhook, lineRetryKey } from '../../../gateway/platforms/line.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakeLine, startFakeLine } from '../../fakes/platforms.ts';
@@ -131,7 +132,7 @@ describe('LINE normalization', () => {
     const postback = { ...follow, type: 'postback', webhookEventId: '01H0000000000000000000000B', postback: { data: 'action=buy&itemid=111' } };
     const [img, pb] = handleLineWebhook(signed({ destination: 'Ud', events: [image, postback] }), secrets, NOW).events;
     expect(img!.normalized?.data).toEqual({ text: '', user: { id: groupText.source.userId }, conversation: { id: groupText.source.groupId }, attachments: [{ type: 'image', id: '354718705033693861' }] });
-    expect(pb!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', data: { text: 'action=buy&itemid=111', action: { type: 'postback', value: 'action=buy&itemid=111' } } });
+    expect(pb!.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', data: { text: 'action=buy&itemid=111', action: { type: 'postback', id: 'action=buy&itemid=111', value: 'action=buy&itemid=111' } } });
   });
 
   it('listens in standby mode but never offers a reply', () => {
@@ -222,5 +223,73 @@ describe('LINE egress', () => {
     const out = await deliverLineReply(reply('reply-7'), undefined, { ...secrets, channelAccessToken: 'wrong' }, egressContext(fake.url));
     expect(out).toMatchObject({ ok: false, status: 401, retryable: false });
     expect(fake.requests).toHaveLength(1);
+  });
+});
+
+describe('LINE reply buttons', () => {
+  let fake: FakeLine;
+  beforeAll(async () => {
+    fake = await startFakeLine(secrets.channelAccessToken);
+  });
+  afterAll(() => fake.close());
+
+  const withButtons = (buttons: unknown, text = 'Which size?') => chatReplyEvent({ id: '01FZ74A0TDDPYRVKNK77XKC3ZR', conversation: { id: 'U4af4980629' } }, { text, buttons }, '/bots/default/shop');
+  const item = (label: string, data: string, displayText = label) => ({ type: 'action', action: { type: 'postback', label, data, displayText } });
+  const push = async (event: ReturnType<typeof withButtons>) => {
+    fake.requests.length = 0;
+    expect((await deliverLineReply(event, undefined, secrets, egressContext(fake.url))).ok).toBe(true);
+    return fake.requests;
+  };
+
+  it('replies with a quick reply of postback buttons: data the id, the label as what the user says', async () => {
+    fake.requests.length = 0;
+    const token = fake.replyToken();
+    const handle: ReplyHandle = { platform: 'line', kind: 'line.reply_token', value: token, expiresAt: Date.now() + 60_000, uses: 0, maxUses: 1 };
+    expect((await deliverLineReply(withButtons(['S', { label: 'Large', id: 'size_l', value: 'L' }]), handle, secrets, egressContext(fake.url))).ok).toBe(true);
+    expect(fake.requests[0]!.body).toEqual({
+      replyToken: token,
+      messages: [{ type: 'text', text: 'Which size?', quickReply: { items: [item('S', 'S'), item('Large', 'size_l')] } }],
+    });
+  });
+
+  it('cuts labels to 20 characters, keeping the whole label as displayText, and gives ids past 300 bytes as a digest', async () => {
+    const label = 'Deliver to my home address';
+    const id = 'x'.repeat(301);
+    const [r] = await push(withButtons([label, { label: 'Other', id }]));
+    expect(r!.body.messages[0].quickReply.items).toEqual([item('Deliver to my home…', label, label), item('Other', wireId('line', id))]);
+  });
+
+  it('puts the quick reply on the last message, across the five a request holds', async () => {
+    const text = Array.from({ length: 7 }, (_, i) => `${String(i).repeat(4999)}`).join(' ');
+    const requests = await push(withButtons(['OK'], text));
+    expect(requests.map((r) => r.body.messages.map((m: { quickReply?: unknown }) => m.quickReply !== undefined))).toEqual([
+      [false, false, false, false, false],
+      [false, true],
+    ]);
+  });
+
+  it('lists more than 13 buttons by number under the text, with no quick reply', async () => {
+    const labels = Array.from({ length: 14 }, (_, i) => `Size ${i + 1}`);
+    const [r] = await push(withButtons(labels));
+    expect(r!.body.messages).toEqual([{ type: 'text', text: `Which size?\n\n${labels.map((l, i) => `${i + 1}. ${l}`).join('\n')}` }]);
+  });
+
+  it('sends the text alone when the buttons are malformed', async () => {
+    const [r] = await push(withButtons([{ label: 'ok', value: 1 }]));
+    expect(r!.body.messages).toEqual([{ type: 'text', text: 'Which size?' }]);
+  });
+
+  it.each([
+    ['14 items', Array.from({ length: 14 }, (_, i) => item(`b${i}`, `b${i}`))],
+    ['a label of 21 characters', [item('x'.repeat(21), 'a')]],
+    ['postback data of 301 characters', [item('a', 'x'.repeat(301))]],
+    ['an item that is no action', [{ type: 'button', action: { type: 'postback', label: 'a', data: 'a' } }]],
+  ])('has a fake that refuses a quick reply with %s, as LINE does', async (_, items) => {
+    const res = await fetch(`${fake.url}/v2/bot/message/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secrets.channelAccessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ to: 'U4af4980629', messages: [{ type: 'text', text: 'x', quickReply: { items } }] }),
+    });
+    expect(res.status).toBe(400);
   });
 });
