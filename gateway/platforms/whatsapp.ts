@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { conversationOfEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
+import { type Button, fit, replyButtons, splitTail, wireId, withNumberedList } from './buttons.ts';
 import { type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type EventParts, MESSAGE_RECEIVED, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
@@ -172,11 +173,55 @@ export function whatsappVerdict(status: number, body: unknown): Verdict {
   return httpVerdict(status, body);
 }
 
+// Interactive messages (developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-reply-buttons-messages,
+// …/interactive-list-messages): reply buttons are at most 3, each title at most 20 characters and id 256,
+// the body text at most 1,024; a list has at most 10 rows, each title at most 24 characters, description
+// 72 and id 200, its button 20 and its body 4,096.
+const REPLY_BUTTONS = 3;
+const BUTTON_TITLE = 20;
+const BUTTON_BODY = 1024;
+const LIST_ROWS = 10;
+const ROW_TITLE = 24;
+const ROW_DESCRIPTION = 72;
+const LIST_BUTTON = 'Choose';
+
 /**
- * WhatsApp cannot stream or edit: each reply is one message (split at 4096 characters). Free-form text
- * is only accepted within 24 hours of the user's last message; later Meta refuses it with 131047, and
- * the outcome says `outside_customer_service_window` with that code, so the bot or an operator can
- * send an approved template instead.
+ * The message bodies of a reply, in order: text messages, and with buttons the last one interactive:
+ * up to 3 as reply buttons (their titles must differ: when cutting them to 20 characters makes two
+ * alike, a list instead), up to 10 as a list of one section, more as a numbered list under the text.
+ * The text past what the interactive body holds goes before it in text messages.
+ */
+export function whatsappMessages(text: string, buttons: readonly Button[]): Obj[] {
+  const plain = (t: string): Obj => ({ type: 'text', text: { preview_url: false, body: t } });
+  if (!buttons.length || buttons.length > LIST_ROWS) return splitText(buttons.length ? withNumberedList(text, buttons) : text, MAX_TEXT).map(plain);
+  const titles = buttons.map((b) => fit(b.label, BUTTON_TITLE));
+  const asButtons = buttons.length <= REPLY_BUTTONS && new Set(titles).size === titles.length;
+  const { head, tail } = splitTail(text, asButtons ? BUTTON_BODY : MAX_TEXT);
+  const out = head.trim() === '' ? [] : splitText(head, MAX_TEXT).map(plain);
+  const action = asButtons
+    ? { buttons: buttons.map((b, i) => ({ type: 'reply', reply: { id: wireId('whatsapp', b.id), title: titles[i] } })) }
+    : {
+        button: LIST_BUTTON,
+        sections: [
+          {
+            rows: buttons.map((b) => {
+              const title = fit(b.label, ROW_TITLE);
+              // A label cut to fit the row's title is there whole, or nearly, in its description.
+              return title === b.label ? { id: wireId('whatsapp', b.id), title } : { id: wireId('whatsapp', b.id), title, description: fit(b.label, ROW_DESCRIPTION) };
+            }),
+          },
+        ],
+      };
+  out.push({ type: 'interactive', interactive: { type: asButtons ? 'button' : 'list', body: { text: tail }, action } });
+  return out;
+}
+
+/**
+ * WhatsApp cannot stream or edit: each reply is one message (split at 4096 characters), the last one
+ * interactive when the reply has buttons. Free-form messages are only accepted within 24 hours of the
+ * user's last message; later Meta refuses them with 131047, and the outcome says
+ * `outside_customer_service_window` with that code, so the bot or an operator can send an approved
+ * template instead.
  */
 export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome> {
   const text = replyText(reply);
@@ -187,8 +232,8 @@ export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHand
   if (!phoneNumberId) return missingSecret('whatsapp', 'phoneNumberId');
   const to = conversationOfEvent(reply).id;
   let messageId: string | undefined;
-  for (const piece of splitText(text, MAX_TEXT)) {
-    const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, type: 'text', text: { preview_url: false, body: piece } };
+  for (const message of whatsappMessages(text, replyButtons(reply.data).buttons)) {
+    const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message };
     const url = `${ctx.apiBase}/${WHATSAPP_API_VERSION}/${phoneNumberId}/messages`;
     const r = await callApi(ctx, { method: 'POST', url, headers: { authorization: `Bearer ${token}` }, body, limits: whatsappLimits(phoneNumberId, to) }, whatsappVerdict);
     if (!r.ok) {

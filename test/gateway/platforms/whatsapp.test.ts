@@ -4,6 +4,7 @@ import { validateCloudEvent } from '../../../eventing/codec.ts';
 import { WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { egressContexts, platformEgress } from '../../../gateway/hooks.ts';
 import { PlatformTyping } from '../../../gateway/platform-typing.ts';
+import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { replyOutcomeEvent } from '../../../gateway/platforms/egress.ts';
 import { WHATSAPP_API_VERSION, deliverWhatsAppReply, handleWhatsAppWebhook, whatsappVerdict } from '../../../gateway/platforms/whatsapp.ts';
 import { MemoryGatewayStore } from '../../../gateway/store.ts';
@@ -262,5 +263,116 @@ describe("WhatsApp's 24-hour customer-service window", () => {
     expect(sent).toEqual([expect.objectContaining({ type: 'dev.knbot.chat.reply.failed', data: expect.objectContaining({ reason: 'outside_customer_service_window', platformErrorCode: 131047 }) })]);
     expect(fake.requests).toHaveLength(1);
     expect(logs).toContain('reply failed');
+  });
+});
+
+describe('WhatsApp reply buttons', () => {
+  let fake: FakeWhatsApp;
+  beforeAll(async () => {
+    fake = await startFakeWhatsApp(secrets.accessToken, secrets.phoneNumberId);
+  });
+  afterAll(() => fake.close());
+
+  const withButtons = (buttons: unknown, text = 'Which size?') => chatReplyEvent({ id: 'wamid.IN', conversation: { id: '16505551234' } }, { text, buttons }, '/bots/default/shop');
+  const send = async (event: ReturnType<typeof withButtons>) => {
+    fake.requests.length = 0;
+    const out = await deliverWhatsAppReply(event, undefined, secrets, egressContext(fake.url));
+    expect(out).toEqual({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./) });
+    return fake.requests.map((r) => r.body);
+  };
+  const envelope = { messaging_product: 'whatsapp', recipient_type: 'individual', to: '16505551234' };
+
+  it('sends up to three as reply buttons: id the button id, title the label', async () => {
+    expect(await send(withButtons(['Small', { label: 'Large', id: 'size_l', value: 'L' }]))).toEqual([
+      {
+        ...envelope,
+        type: 'interactive',
+        interactive: {
+          type: 'button',
+          body: { text: 'Which size?' },
+          action: {
+            buttons: [
+              { type: 'reply', reply: { id: 'Small', title: 'Small' } },
+              { type: 'reply', reply: { id: 'size_l', title: 'Large' } },
+            ],
+          },
+        },
+      },
+    ]);
+  });
+
+  it('cuts titles to 20 characters', async () => {
+    const [body] = await send(withButtons(['Deliver to my home address', 'Pick it up']));
+    expect(body.interactive.action.buttons.map((b: { reply: { title: string } }) => b.reply.title)).toEqual(['Deliver to my home…', 'Pick it up']);
+  });
+
+  it('sends four to ten as a list of one section, the whole label in the description when the title is cut', async () => {
+    const labels = ['XS', 'S', 'M', 'L', 'A size that needs a longer name than that'];
+    const [body] = await send(withButtons([...labels.slice(0, 4), { label: labels[4]!, id: 'x'.repeat(201) }]));
+    expect(body).toEqual({
+      ...envelope,
+      type: 'interactive',
+      interactive: {
+        type: 'list',
+        body: { text: 'Which size?' },
+        action: {
+          button: 'Choose',
+          sections: [
+            {
+              rows: [
+                { id: 'XS', title: 'XS' },
+                { id: 'S', title: 'S' },
+                { id: 'M', title: 'M' },
+                { id: 'L', title: 'L' },
+                { id: wireId('whatsapp', 'x'.repeat(201)), title: 'A size that needs a lon…', description: labels[4] },
+              ],
+            },
+          ],
+        },
+      },
+    });
+  });
+
+  it('uses a list for three buttons whose cut titles would be alike', async () => {
+    const [body] = await send(withButtons(['Deliver to my home address', 'Deliver to my home office', 'Pick up']));
+    expect(body.interactive.type).toBe('list');
+  });
+
+  it('lists more than ten by number under the text, as plain text', async () => {
+    const labels = Array.from({ length: 11 }, (_, i) => `Size ${i + 1}`);
+    expect(await send(withButtons(labels))).toEqual([{ ...envelope, type: 'text', text: { preview_url: false, body: `Which size?\n\n${labels.map((l, i) => `${i + 1}. ${l}`).join('\n')}` } }]);
+  });
+
+  it('sends text past what a button message holds first, as text, and the last 1,024 characters with the buttons', async () => {
+    const text = `${'a'.repeat(1500)}\n${'b'.repeat(1000)}`;
+    const bodies = await send(withButtons(['OK'], text));
+    expect(bodies.map((b) => [b.type, b.text?.body ?? b.interactive.body.text])).toEqual([
+      ['text', 'a'.repeat(1500)],
+      ['interactive', 'b'.repeat(1000)],
+    ]);
+  });
+
+  it('sends the text alone when the buttons are malformed', async () => {
+    expect(await send(withButtons({ label: 'OK' }))).toEqual([{ ...envelope, type: 'text', text: { preview_url: false, body: 'Which size?' } }]);
+  });
+
+  const interactive = (interactive: unknown) =>
+    fetch(`${fake.url}/${WHATSAPP_API_VERSION}/${secrets.phoneNumberId}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secrets.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...envelope, type: 'interactive', interactive }),
+    });
+  const reply = (id: string, title: string) => ({ type: 'reply', reply: { id, title } });
+  it.each([
+    ['four reply buttons', { type: 'button', body: { text: 'x' }, action: { buttons: ['a', 'b', 'c', 'd'].map((t) => reply(t, t)) } }],
+    ['a title over 20 characters', { type: 'button', body: { text: 'x' }, action: { buttons: [reply('a', 'x'.repeat(21))] } }],
+    ['two alike titles', { type: 'button', body: { text: 'x' }, action: { buttons: [reply('a', 'Same'), reply('b', 'Same')] } }],
+    ['a body over 1,024 characters', { type: 'button', body: { text: 'x'.repeat(1025) }, action: { buttons: [reply('a', 'a')] } }],
+    ['eleven list rows', { type: 'list', body: { text: 'x' }, action: { button: 'Choose', sections: [{ rows: Array.from({ length: 11 }, (_, i) => ({ id: `${i}`, title: `${i}` })) }] } }],
+    ['a row title over 24 characters', { type: 'list', body: { text: 'x' }, action: { button: 'Choose', sections: [{ rows: [{ id: 'a', title: 'x'.repeat(25) }] }] } }],
+  ])('has a fake that refuses %s with 131009, as the Cloud API does', async (_, body) => {
+    const res = await interactive(body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 131009, message: '(#131009) Parameter value is not valid' } });
   });
 });
