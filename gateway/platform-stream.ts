@@ -1,6 +1,19 @@
 import { conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
-import { type ChatPlatform, type EditTarget, type EgressContext, type ReplyHandle, STREAM_POLICY, type Secrets, discordEditTarget, slackEditTarget, splitText, telegramEditTarget } from './platforms/index.ts';
+import {
+  type Button,
+  type ChatPlatform,
+  type EditTarget,
+  type EgressContext,
+  type ReplyHandle,
+  STREAM_POLICY,
+  type Secrets,
+  discordEditTarget,
+  replyButtons,
+  slackEditTarget,
+  splitText,
+  telegramEditTarget,
+} from './platforms/index.ts';
 import type { GatewayStore } from './store.ts';
 
 /** What is known of a reply being streamed to a platform, kept in the store so any replica can go on. */
@@ -13,6 +26,8 @@ interface StreamState {
   lastEditAt: number;
   /** A platform call failed: no more edits; the final reply still completes what was posted. */
   broken?: boolean;
+  /** Which message shows the reply's buttons, once the final reply put them there. */
+  buttonsOn?: number;
 }
 
 export interface PlatformStreamOptions {
@@ -75,7 +90,8 @@ export class PlatformStreams {
   }
 
   /**
-   * The final reply of a streamed message: the posted messages made whole. False when nothing was
+   * The final reply of a streamed message: the posted messages made whole, the last of them with the
+   * reply's buttons. False when nothing was
    * posted for it (the reply then goes out the usual way). Throws when the platform fails: what was
    * posted is remembered, so the broker's retry goes on from there and posts no piece twice.
    */
@@ -93,7 +109,7 @@ export class PlatformStreams {
     const target = await this.#target(platform, bot, data.inReplyTo, event, secrets, state);
     if (!target) return false;
     try {
-      await show(target, splitText(data.text, policy.maxChars), state);
+      await show(target, splitText(data.text, policy.maxChars), state, replyButtons(data).buttons);
     } catch (err) {
       await this.#save(key, state);
       throw err;
@@ -132,8 +148,8 @@ export class PlatformStreams {
       if (!replaces) return target;
       let kept = false;
       return {
-        post: async (text) => {
-          const id = await target.post(text);
+        post: async (text, buttons) => {
+          const id = await target.post(text, buttons);
           if (!kept) {
             kept = true;
             await this.#o.keepHandle(platform, bot, inReplyTo, { ...handle, editOriginal: false });
@@ -149,17 +165,20 @@ export class PlatformStreams {
 
 /**
  * Brings the messages to `pieces`, in order: a missing message is posted, one that shows other text is
- * edited. A blank piece and those after it wait (platforms refuse empty messages, and a later piece
- * posted first would read out of order). `state` records each call as it succeeds.
+ * edited, and the last one gets `buttons` (edited for them alone if its text is already right). A blank
+ * piece and those after it wait (platforms refuse empty messages, and a later piece posted first would
+ * read out of order). `state` records each call as it succeeds.
  */
-async function show(target: EditTarget, pieces: string[], state: StreamState): Promise<void> {
+async function show(target: EditTarget, pieces: string[], state: StreamState, buttons: readonly Button[] = []): Promise<void> {
   for (const [i, piece] of pieces.entries()) {
     if (piece.trim() === '') break;
+    const withButtons = i === pieces.length - 1 && buttons.length > 0 ? buttons : undefined;
     const id = state.ids[i];
-    if (id === undefined) state.ids[i] = await target.post(piece);
-    else if (state.shown[i] !== piece) await target.edit(id, piece);
+    if (id === undefined) state.ids[i] = await target.post(piece, withButtons);
+    else if (state.shown[i] !== piece || (withButtons && state.buttonsOn !== i)) await target.edit(id, piece, withButtons);
     else continue;
     state.shown[i] = piece;
+    if (withButtons) state.buttonsOn = i;
   }
 }
 

@@ -2,6 +2,7 @@
 // once and then edit the message as text arrives, at most once per interval (Slack chat.update,
 // Telegram editMessageText, Discord webhook message edits); where it cannot (LINE, WhatsApp), wait for
 // the whole reply and send it once. Text past the platform's message size continues in a new message.
+import type { Button } from './buttons.ts';
 import { splitText } from './egress.ts';
 import { sleep } from './rate-limit.ts';
 import type { ChatPlatform } from './types.ts';
@@ -99,10 +100,13 @@ export class EditScheduler {
   }
 }
 
-/** Where a streamed reply goes: post a message (resolving the id `edit` reaches it by), edit one. Both throw on failure. */
+/**
+ * Where a streamed reply goes: post a message (resolving the id `edit` reaches it by), edit one; the
+ * reply's buttons ride on the call that makes its last message whole. Both throw on failure.
+ */
 export interface EditTarget {
-  post(text: string): Promise<string>;
-  edit(messageId: string, text: string): Promise<void>;
+  post(text: string, buttons?: readonly Button[]): Promise<string>;
+  edit(messageId: string, text: string, buttons?: readonly Button[]): Promise<void>;
 }
 
 export interface RelayOptions {

@@ -5,7 +5,7 @@ import { deliverDiscordReply } from '../../gateway/platforms/discord.ts';
 import { splitText } from '../../gateway/platforms/egress.ts';
 import type { ReplyHandle } from '../../gateway/platforms/types.ts';
 import { MemoryGatewayStore } from '../../gateway/store.ts';
-import { type FakeDiscord, startFakeDiscord } from '../fakes/platforms.ts';
+import { type FakeDiscord, type FakeSlack, startFakeDiscord, startFakeSlack } from '../fakes/platforms.ts';
 import { egressContext } from './platforms/context.ts';
 
 const secrets = { publicKey: '00'.repeat(32), applicationId: '1180000000000000000', botToken: 'discord-bot-token' };
@@ -99,5 +99,68 @@ describe('a reply streamed to a Discord interaction past 2,000 characters', () =
     expect(await finish()).toBe(true);
     expect(discord.interaction(token)).toEqual({ original: pieces[0], followups: [expect.objectContaining({ content: pieces[1] }), expect.objectContaining({ content: pieces[2] })] });
     expect(calls(token).filter((c) => c.method === 'POST').map((c) => c.content)).toEqual([pieces[1], pieces[2]]);
+  });
+});
+
+describe('a streamed reply with buttons', () => {
+  let slack: FakeSlack;
+  beforeAll(async () => {
+    slack = await startFakeSlack('xoxb-stream');
+  });
+  afterAll(() => slack.close());
+
+  function setup(fetchOverride?: typeof fetch) {
+    let t = 1_700_000_000_000;
+    const message = { id: `Ev-${Math.random()}`, conversation: { id: 'C500' } };
+    const streams = new PlatformStreams({
+      store: new MemoryGatewayStore(),
+      context: () => egressContext(slack.url, fetchOverride ? { fetch: fetchOverride, retry: { maxAttempts: 1 } } : {}),
+      handle: async () => undefined,
+      keepHandle: async () => {},
+      log: () => {},
+      now: () => (t += 1000),
+    });
+    const secrets = { botToken: 'xoxb-stream' };
+    const chunk = (text: string, index: number) => streams.chunk(chatChunkEvent(message, text, index, SOURCE), 'slack', 'shop', secrets);
+    const finish = (text: string) => streams.finish(chatReplyEvent(message, { text, buttons: ['Small', 'Large'] }, SOURCE), 'slack', 'shop', secrets);
+    return { chunk, finish };
+  }
+  const actions = { type: 'actions', elements: ['Small', 'Large'].map((l) => ({ type: 'button', text: { type: 'plain_text', text: l, emoji: true }, action_id: l, value: l })) };
+
+  it('gets its buttons with the final edit, the message whole', async () => {
+    slack.requests.length = 0;
+    const { chunk, finish } = setup();
+    await chunk('Which', 0);
+    await chunk(' size?', 1);
+    expect(await finish('Which size? Pick one.')).toBe(true);
+    expect(slack.requests.map((r) => [r.path, r.body.text, r.body.blocks])).toEqual([
+      ['/chat.postMessage', 'Which', undefined],
+      ['/chat.update', 'Which size?', undefined],
+      ['/chat.update', 'Which size? Pick one.', [{ type: 'section', text: { type: 'mrkdwn', text: 'Which size? Pick one.' } }, actions]],
+    ]);
+  });
+
+  it('is edited for its buttons alone when the stream already showed the whole text, and only once', async () => {
+    slack.requests.length = 0;
+    const { chunk, finish } = setup();
+    await chunk('Which size?', 0);
+    expect(await finish('Which size?')).toBe(true);
+    // The broker delivers the final reply again: nothing more to do.
+    expect(await finish('Which size?')).toBe(true);
+    expect(slack.requests.map((r) => [r.path, r.body.blocks?.length])).toEqual([
+      ['/chat.postMessage', undefined],
+      ['/chat.update', 2],
+    ]);
+  });
+
+  it('gets its buttons when the broker retries a final edit that failed', async () => {
+    slack.requests.length = 0;
+    let updates = 0;
+    const flaky: typeof fetch = (input, init) => (String(input).endsWith('/chat.update') && ++updates === 1 ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init));
+    const { chunk, finish } = setup(flaky);
+    await chunk('Which size?', 0);
+    await expect(finish('Which size?')).rejects.toThrow();
+    expect(await finish('Which size?')).toBe(true);
+    expect(slack.requests.filter((r) => r.path === '/chat.update').map((r) => r.body.blocks?.at(-1))).toEqual([actions]);
   });
 });

@@ -4,6 +4,7 @@ import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
 import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { BUTTON_MENU, deliverDiscordReply, handleDiscordWebhook } from '../../../gateway/platforms/discord.ts';
+import { discordEditTarget } from '../../../gateway/platforms/stream-targets.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakeDiscord, startFakeDiscord } from '../../fakes/platforms.ts';
 import { RFC8032_TEST1, overHttp, signDiscord, webhook } from '../../fakes/signing.ts';
@@ -255,6 +256,18 @@ describe('Discord reply buttons', () => {
     fake.requests.length = 0;
     expect((await deliverDiscordReply(withButtons(['OK']), undefined, secrets, egressContext(fake.url))).ok).toBe(true);
     expect(fake.requests[0]).toMatchObject({ path: '/channels/1190000000000000000/messages', body: { content: 'Which size?', components: [{ type: 1, components: [primary('OK', 'OK')] }] } });
+  });
+
+  it('adds the buttons to a streamed message with the edit that makes it whole', async () => {
+    fake.requests.length = 0;
+    const token = fake.interactionToken();
+    const target = discordEditTarget(egressContext(fake.url), secrets.applicationId, handleFor(token));
+    const id = await target.post('Which');
+    await target.edit(id, 'Which size?', [{ label: 'S', id: 's', value: 'S' }]);
+    expect(fake.requests.map((r) => [r.method, r.body.components])).toEqual([
+      ['PATCH', undefined],
+      ['PATCH', [{ type: 1, components: [primary('S', 's')] }]],
+    ]);
   });
 
   it('sends the text alone when the buttons are malformed', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { validateCloudEvent } from '../../../eventing/codec.ts';
 import { wireId } from '../../../gateway/platforms/buttons.ts';
+import { telegramEditTarget } from '../../../gateway/platforms/stream-targets.ts';
 import { deliverTelegramReply, handleTelegramWebhook } from '../../../gateway/platforms/telegram.ts';
 import { type ReplyHandle, WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
 import { type FakePlatform, startFakeTelegram } from '../../fakes/platforms.ts';
@@ -285,6 +286,17 @@ describe('Telegram reply buttons', () => {
   it('sends the text alone when the buttons are malformed', async () => {
     const [r] = await send(withButtons('Yes'));
     expect(r!.body).toEqual({ chat_id: 1111111, text: 'Which size?' });
+  });
+
+  it('adds the keyboard to a streamed message with the edit that makes it whole', async () => {
+    fake.requests.length = 0;
+    const target = telegramEditTarget(egressContext(fake.url), secrets.botToken, { id: '1111111' });
+    const id = await target.post('Which');
+    await target.edit(id, 'Which size?', [{ label: 'S', id: 's', value: 'S' }]);
+    expect(fake.requests.map((r) => [r.path.split('/').pop(), r.body.reply_markup])).toEqual([
+      ['sendMessage', undefined],
+      ['editMessageText', { inline_keyboard: [[{ text: 'S', callback_data: 's' }]] }],
+    ]);
   });
 
   it.each([
