@@ -1,5 +1,5 @@
 import express from 'express';
-import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START } from '../eventing/chat.ts';
+import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START, conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { ingressTraceparent } from '../eventing/trace-context.ts';
 import { Tracing, failSpan } from '../runtime/tracing.ts';
@@ -17,8 +17,10 @@ import {
   apiBasesFromEnv,
   isChatPlatform,
   isIngressPlatform,
+  replyButtons,
   replyOutcomeEvent,
 } from './platforms/index.ts';
+import { rememberButtons, restoreAction } from './platform-buttons.ts';
 import { PlatformStreams } from './platform-stream.ts';
 import { type PlatformTyping, ingressTypingTarget, typingRequest } from './platform-typing.ts';
 import type { GatewayStore } from './store.ts';
@@ -111,6 +113,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
         const traceparent = ingressTraceparent(span.spanContext());
         try {
           await o.send({ ...e.raw, traceparent });
+          if (e.normalized && isChatPlatform(platform)) await restoreButton(o, platform, bot, e.normalized);
           if (e.normalized) {
             // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
             if (e.normalized.type === MESSAGE_RECEIVED && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
@@ -151,6 +154,15 @@ export function webhookRoutes(o: HookOptions): express.Router {
   router.post('/hooks/:platform/:bot', raw, handle);
   router.get('/hooks/:platform/:bot', handle);
   return router;
+}
+
+/** A press on a button the gateway sent names the bot's own id and value; the store failing only loses that. */
+async function restoreButton(o: HookOptions, platform: ChatPlatform, bot: string, event: CloudEvent): Promise<void> {
+  try {
+    await restoreAction(o.store, platform, bot, event);
+  } catch (err) {
+    o.log('button press not mapped back', { platform, bot, id: event.id, error: (err as Error).message });
+  }
 }
 
 export interface EgressOptions {
@@ -233,6 +245,11 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     }
     const doneKey = `r:${event.source}:${event.id}`;
     if ((await o.store.get(doneKey)) !== undefined) return 'delivered';
+    // Buttons the adapters cannot use leave the reply as text; the log names the field, not the text.
+    const { buttons, problem } = replyButtons(data);
+    if (problem) o.log('reply buttons left out', { platform, bot, id: event.id, code: problem.code, path: problem.path });
+    // Remembered before they are sent, so the quickest press finds them.
+    if (buttons.length) await rememberButtons(o.store, platform, bot, conversationOfEvent(event).id, buttons);
     if (await streams.finish(event, platform, bot, secrets)) {
       await o.store.claim(doneKey, '1', 24 * 3600_000);
       await o.send(replyOutcomeEvent(event, { ok: true }, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
