@@ -2,6 +2,7 @@
 // TypeScript here, and nothing imported. It speaks the gateway's WebSocket envelope: `session`,
 // `message` → `ack`, `typing`, `chunk`, `reply`; after a drop it reconnects and sends `resume` with
 // the last seq it saw, so the frames it missed (replies finished while it was away too) arrive, once.
+// A reply's `buttons` show under it; pressing one says its label in the conversation.
 
 interface Frame {
   v: number;
@@ -14,6 +15,8 @@ interface Frame {
   message?: string;
   sessionId?: string;
   resumed?: boolean;
+  /** A reply's buttons, as the bot wrote them: labels, or `{label, id?, value?}`. */
+  buttons?: unknown;
 }
 
 interface Pending {
@@ -28,6 +31,8 @@ interface Pending {
 
 /** Leaves room under the gateway's default frame limit (64 KiB) for the envelope around the text. */
 const MAX_TEXT_BYTES = 60 * 1024;
+/** As many buttons as the gateway lets through to chat platforms. */
+const MAX_BUTTONS = 100;
 /** With nothing heard for this long the page pings; twice as long and it takes the socket for dead. */
 const IDLE_MS = 25_000;
 
@@ -130,6 +135,46 @@ function replyBubble(id: string, bot: string): HTMLDivElement {
 }
 
 const bodyOf = (el: HTMLDivElement) => el.querySelector('.body') as HTMLDivElement;
+
+/**
+ * The labels of a reply's buttons (a label string, or `{label}`), one line each; anything else is left
+ * out rather than failing the reply, as the gateway leaves out what it cannot send to a platform.
+ */
+function buttonLabels(raw: unknown): string[] {
+  if (!Array.isArray(raw)) return [];
+  const labels: string[] = [];
+  for (const item of raw.slice(0, MAX_BUTTONS)) {
+    const label = typeof item === 'string' ? item : item !== null && typeof item === 'object' ? (item as { label?: unknown }).label : undefined;
+    const line = typeof label === 'string' ? label.replace(/\s+/g, ' ').trim() : '';
+    if (line) labels.push(line);
+  }
+  return labels;
+}
+
+/** The reply's buttons under its text; one press says its label and closes the row. */
+function showButtons(el: HTMLDivElement, labels: string[], bot: string): void {
+  el.querySelector('.choices')?.remove();
+  if (!labels.length) return;
+  const row = document.createElement('div');
+  row.className = 'choices';
+  row.setAttribute('role', 'group');
+  row.setAttribute('aria-label', 'choices');
+  for (const label of labels) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'choice';
+    b.textContent = label;
+    b.addEventListener('click', () => {
+      if (!say(bot, label)) return;
+      b.dataset.chosen = 'true';
+      for (const other of row.querySelectorAll('button')) other.disabled = true;
+    });
+    row.append(b);
+  }
+  const follow = atBottom();
+  el.append(row);
+  if (follow) log.scrollTop = log.scrollHeight;
+}
 
 function renderTyping(): void {
   const bots = [...new Set(state.typing.values())];
@@ -293,6 +338,7 @@ function onFrame(f: Frame): void {
       bodyOf(el).textContent = f.text ?? '';
       el.classList.remove('streaming');
       el.dataset.done = 'true';
+      showButtons(el, buttonLabels(f.buttons), el.dataset.bot ?? 'bot');
       const p = state.pending.get(id);
       if (p && !p.acked) markUser(p, 'sent');
       doneWith(id);
@@ -336,19 +382,25 @@ function conversationFor(bot: string): string {
   return c;
 }
 
+/** Says `text` to `bot` in its conversation: shown at once, sent now or once connected. False when too long. */
+function say(bot: string, text: string): boolean {
+  if (new TextEncoder().encode(text).length > MAX_TEXT_BYTES) {
+    showError(`too long: messages are limited to ${MAX_TEXT_BYTES / 1024} KiB`);
+    return false;
+  }
+  const fields = { id: crypto.randomUUID(), bot, conversation: conversationFor(bot), text };
+  const p: Pending = { ...fields, acked: false, el: userBubble(fields) };
+  state.pending.set(p.id, p);
+  send(p);
+  return true;
+}
+
 form.addEventListener('submit', (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text || !botSelect.value) return;
-  if (new TextEncoder().encode(text).length > MAX_TEXT_BYTES) {
-    showError(`too long: messages are limited to ${MAX_TEXT_BYTES / 1024} KiB`);
-    return;
-  }
+  if (!say(botSelect.value, text)) return;
   input.value = '';
-  const fields = { id: crypto.randomUUID(), bot: botSelect.value, conversation: conversationFor(botSelect.value), text };
-  const p: Pending = { ...fields, acked: false, el: userBubble(fields) };
-  state.pending.set(p.id, p);
-  send(p);
   input.focus();
 });
 

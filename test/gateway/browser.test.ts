@@ -86,6 +86,7 @@ describe.skipIf(!executablePath)('the web chat page in Chromium', () => {
         { name: 'echo', dir: ECHO },
         { name: 'stream-slow', dir: fixture('stream-slow') },
         { name: 'strict', dir: fixture('stream-slow'), turnPolicy: 'reject' },
+        { name: 'buttons', dir: fixture('buttons') },
       ]),
       chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] }),
     ]);
@@ -159,7 +160,7 @@ describe.skipIf(!executablePath)('the web chat page in Chromium', () => {
 
   it('lists the gateway’s bots and answers through the one picked', async () => {
     await open();
-    expect(await page.locator('#bot option').allTextContents()).toEqual(['echo', 'stream-slow', 'strict']);
+    expect(await page.locator('#bot option').allTextContents()).toEqual(['echo', 'stream-slow', 'strict', 'buttons']);
     await page.selectOption('#bot', 'echo');
     const id = await say('hello from the browser');
     expect(await done(id)).toBe('hello from the browser');
@@ -254,6 +255,32 @@ describe.skipIf(!executablePath)('the web chat page in Chromium', () => {
     expect(reconnects).toBe(0);
     const id = await say('still works');
     expect(await done(id)).toBe('still works');
+  });
+
+  it('shows a reply’s buttons under it; a press says the label, closes the row, and the bot answers it', async () => {
+    await open('?bot=buttons');
+    const id = await say('what colours are there?');
+    expect(await done(id)).toBe('Pick a colour');
+    const choices = reply(id).locator('.choices button');
+    expect(await choices.allTextContents()).toEqual(['Red', 'Green', 'Blue']);
+    expect(await reply(id).locator('.choices').getAttribute('role')).toBe('group');
+    await page.screenshot({ path: join(ARTIFACTS, 'reply-buttons.png') });
+
+    await choices.nth(1).click();
+    const pressed = page.locator('.msg.user').last();
+    // The user's bubble says the label (its first node; the note under it says how sending went).
+    expect(await pressed.evaluate((el) => (el as unknown as { firstChild: PageElement }).firstChild.textContent)).toBe('Green');
+    await expect.poll(() => pressed.getAttribute('data-state')).toBe('sent');
+    const answer = (await pressed.getAttribute('data-id'))!;
+    expect(await done(answer)).toBe('you picked Green');
+    // The row is spent: every button disabled, the one pressed marked.
+    expect(await choices.evaluateAll((els) => els.map((b) => [(b as unknown as { disabled: boolean }).disabled, (b as unknown as PageElement).dataset.chosen ?? null]))).toEqual([
+      [true, null],
+      [true, 'true'],
+      [true, null],
+    ]);
+    expect(await reply(answer).locator('.choices').count()).toBe(0);
+    expect(await page.locator('.msg.user').count()).toBe(2);
   });
 
   it('shows the gateway refusing a message under that message, and carries on', async () => {
