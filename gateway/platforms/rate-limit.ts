@@ -16,6 +16,14 @@ export interface BucketSpec {
   reserve?: number;
 }
 
+/** What egress takes its tokens from: this process's buckets, or buckets every replica shares (Redis). */
+export interface EgressLimiter {
+  /** Takes a token from each bucket, waiting as long as they say (rejects when `signal` aborts). */
+  acquire(specs: readonly BucketSpec[], signal?: AbortSignal): Promise<void>;
+  /** Takes a token from each bucket only if every one can spare it beyond its `reserve`; never waits. */
+  tryTake(specs: readonly BucketSpec[]): boolean | Promise<boolean>;
+}
+
 interface Bucket {
   tokens: number;
   updated: number;
@@ -26,7 +34,7 @@ interface Bucket {
 /** Buckets that refilled completely are forgotten once there are this many. */
 const SWEEP_AT = 10_000;
 
-export class RateLimiter {
+export class RateLimiter implements EgressLimiter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #now: () => number;
 
