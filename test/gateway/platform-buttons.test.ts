@@ -99,7 +99,7 @@ describe('button presses through the gateway', () => {
     const buy = await press(keyboard[0][0].callback_data);
     // The client's spinner stops: the webhook's answer is the answerCallbackQuery.
     expect(buy.body).toMatchObject({ method: 'answerCallbackQuery' });
-    expect(buy.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', data: { text: 'buy-42', action: { type: 'callback_query', id: LONG_ID, value: 'buy-42' } } });
+    expect(buy.normalized).toMatchObject({ type: 'dev.knbot.chat.action.invoked', data: { text: 'Buy', action: { type: 'callback_query', id: LONG_ID, value: 'buy-42' } } });
     expect((await press('Skip')).normalized.data).toMatchObject({ text: 'Skip', action: { id: 'Skip', value: 'Skip' } });
   });
 
@@ -141,7 +141,7 @@ describe('the button memory', () => {
       ({ specversion: '1.0', id: '1', source: '/d', type: 'dev.knbot.chat.action.invoked', data: { text: '', user: { id: 'u' }, conversation: { id: conversation }, action: { type: 'message_component', id: 'size' } } }) as CloudEvent;
     const mine = press('shop', 'C1');
     expect(await restoreAction(store, 'discord', 'shop', mine)).toBe(true);
-    expect(mine.data).toMatchObject({ text: 'S', action: { type: 'message_component', id: 'size', value: 'S' } });
+    expect(mine.data).toMatchObject({ text: 'Small', action: { type: 'message_component', id: 'size', value: 'S' } });
     expect(await restoreAction(store, 'discord', 'other', press('other', 'C1'))).toBe(false);
     expect(await restoreAction(store, 'slack', 'shop', press('shop', 'C1'))).toBe(false);
     expect(await restoreAction(store, 'discord', 'shop', { ...press('shop', 'C1'), type: 'dev.knbot.chat.message.received' })).toBe(false);
