@@ -9,6 +9,7 @@ import {
   INGRESS_ADAPTERS,
   type ChatPlatform,
   type EgressContext,
+  type EgressLimiter,
   type IngressPlatform,
   RateLimiter,
   type ReplyHandle,
@@ -179,12 +180,15 @@ export interface EgressOptions {
 
 /**
  * Each platform's egress context, from `KNBOT_<PLATFORM>_API_URL` (read once), all sharing one rate
- * limiter: there is one per gateway process, so replies and typing indicators count against the same
- * platform limits whichever conversation they belong to.
+ * limiter, so replies and typing indicators count against the same platform limits whichever
+ * conversation they belong to: this process's buckets, or the store's when replicas share one (Redis).
  */
-export function egressContexts(env: Readonly<Record<string, string | undefined>>, log: (msg: string, fields?: Record<string, unknown>) => void): (platform: ChatPlatform) => EgressContext {
+export function egressContexts(
+  env: Readonly<Record<string, string | undefined>>,
+  log: (msg: string, fields?: Record<string, unknown>) => void,
+  limiter: EgressLimiter = new RateLimiter(),
+): (platform: ChatPlatform) => EgressContext {
   const bases = apiBasesFromEnv(env);
-  const limiter = new RateLimiter();
   return (platform) => ({
     apiBase: bases[platform],
     fetch,

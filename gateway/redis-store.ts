@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import type { EgressLimiter } from './platforms/rate-limit.ts';
+import { RedisRateLimiter } from './redis-rate-limit.ts';
 import { DEFAULT_LIMITS, type GatewayStore, SessionGoneError, type StoreLimits } from './store.ts';
 
 /*
@@ -122,6 +124,7 @@ export class RedisGatewayStore implements GatewayStore {
   readonly #onError: (err: Error) => void;
   readonly #channels = new Map<string, Channel>();
   #sub: Redis | undefined;
+  #limiter: EgressLimiter | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: RedisStoreOptions) {
@@ -145,6 +148,10 @@ export class RedisGatewayStore implements GatewayStore {
 
   async sessionOwner(sessionId: string): Promise<string | undefined> {
     return (await this.#redis.hget(this.#session(sessionId), 'owner')) ?? undefined;
+  }
+
+  egressLimiter(): EgressLimiter {
+    return (this.#limiter ??= new RedisRateLimiter(this.#redis, { prefix: this.#prefix, onError: this.#onError }));
   }
 
   async endSession(sessionId: string): Promise<void> {

@@ -150,7 +150,7 @@ export class Gateway {
     if (options.channels) {
       // One set of contexts (one rate limiter) for replies and typing indicators alike; every call to a
       // platform's API is counted.
-      const contexts = egressContexts(options.env ?? process.env, log);
+      const contexts = egressContexts(options.env ?? process.env, log, this.#store.egressLimiter?.());
       const context: typeof contexts = (platform) => {
         const c = contexts(platform);
         return { ...c, fetch: this.#metrics.countingFetch(platform, c.fetch) };

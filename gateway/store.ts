@@ -1,3 +1,5 @@
+import type { EgressLimiter } from './platforms/rate-limit.ts';
+
 /**
  * What gateway replicas share (DESIGN §4.3, §7): each client session's frame log (the replay buffer a
  * resuming client reads), live notification of frames appended by any replica, and short-lived keys
@@ -14,6 +16,8 @@ export interface GatewayStore {
   sessionOwner(sessionId: string): Promise<string | undefined>;
   /** Forgets a session and its log now, rather than at its TTL. */
   endSession(sessionId: string): Promise<void>;
+  /** Egress token buckets every replica sharing the store takes from; absent: each process keeps its own. */
+  egressLimiter?(): EgressLimiter;
   /**
    * Appends a frame (`body`: JSON object text, no `v`/`seq`) to a session's log under the next `seq`,
    * keeps the last `maxFrames`, refreshes the session's TTL and notifies subscribers. Resolves the seq.

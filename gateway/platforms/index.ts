@@ -5,7 +5,7 @@ export { CHAT_ADAPTERS, INGRESS_ADAPTERS, apiBasesFromEnv, isChatPlatform, isIng
 export { MAX_BUTTONS, WIRE_ID_BYTES, replyButtons, wireId, type Button, type ButtonsProblem } from './buttons.ts';
 export { ACTION_INVOKED, MEMBER_JOINED, MESSAGE_RECEIVED, type Attachment, type ChatData, type ChatUser, type Mention } from './events.ts';
 export { DEFAULT_RETRY, REPLY_DELIVERED, REPLY_FAILED, backoff, callApi, replyOutcomeEvent, retryAfter, splitText } from './egress.ts';
-export { RateLimiter, type BucketSpec } from './rate-limit.ts';
+export { RateLimiter, type BucketSpec, type EgressLimiter } from './rate-limit.ts';
 export { EditScheduler, STREAM_POLICY, collectStream, relayStream, type EditOp, type EditTarget, type RelayOptions, type StreamPolicy } from './stream.ts';
 export { StreamSendError, discordEditTarget, slackEditTarget, telegramEditTarget } from './stream-targets.ts';
 export { cloudevents } from './cloudevents.ts';

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Conversation } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { EgressLimiter } from './rate-limit.ts';
 
 export type ChatPlatform = 'slack' | 'telegram' | 'discord' | 'line' | 'whatsapp';
 export type IngressPlatform = ChatPlatform | 'cloudevents';
@@ -104,8 +104,8 @@ export interface EgressContext {
   fetch: typeof fetch;
   signal?: AbortSignal;
   now: () => number;
-  /** One per gateway process, shared by every delivery, so limits hold across conversations. */
-  limiter: RateLimiter;
+  /** Shared by every delivery (and, with Redis, by every replica), so limits hold across conversations. */
+  limiter: EgressLimiter;
   retry?: Partial<RetryPolicy>;
   /** Told before each wait between attempts (for metrics; carries no secret and no text). */
   onRetry?: (info: RetryInfo) => void;

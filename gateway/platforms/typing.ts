@@ -38,7 +38,7 @@ export function perConversation(platform: string, credential: string, conversati
  * the platform's error text or a network reason, never a URL (Telegram's holds the token).
  */
 export async function typingCall(ctx: EgressContext, req: ApiRequest, verdict: (status: number, body: unknown) => Verdict = httpVerdict): Promise<TypingOutcome> {
-  if (!ctx.limiter.tryTake(req.limits)) return { result: 'skipped', reason: 'rate limit: the platform budget is kept for replies' };
+  if (!(await ctx.limiter.tryTake(req.limits))) return { result: 'skipped', reason: 'rate limit: the platform budget is kept for replies' };
   const attemptTimeoutMs = Math.min(ctx.retry?.attemptTimeoutMs ?? TYPING_TIMEOUT_MS, TYPING_TIMEOUT_MS);
   const r = await callApi({ ...ctx, retry: { ...ctx.retry, maxAttempts: 1, attemptTimeoutMs } }, { ...req, limits: [] }, verdict);
   if (r.ok) return { result: 'shown' };

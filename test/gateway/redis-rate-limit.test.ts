@@ -1,6 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPLY_SEND } from '../../eventing/chat.ts';
+import { encodeBinary } from '../../eventing/codec.ts';
+import { parseTokens } from '../../gateway/auth.ts';
+import { RedisGatewayStore } from '../../gateway/redis-store.ts';
 import { RedisRateLimiter } from '../../gateway/redis-rate-limit.ts';
+import { Gateway } from '../../gateway/server.ts';
+import { startFakeTelegram } from '../fakes/platforms.ts';
 import { type RedisServer, redisServerPath, startRedis } from '../redis.ts';
 
 const bin = redisServerPath();
@@ -59,6 +65,39 @@ describe.skipIf(!bin)('egress rate limits shared by gateway replicas (Redis)', (
     const t0 = performance.now();
     await Promise.all([a.acquire(bucket), b.acquire(bucket), a.acquire(bucket)]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
+  });
+
+  it('holds two gateway replicas on one Redis to Telegram\'s one message a second per chat', async () => {
+    const token = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
+    const telegram = await startFakeTelegram(token, ['1111111']);
+    const prefix = `replicas${++n}:`;
+    const stores = [0, 1].map(() => new RedisGatewayStore({ redis: server.url, prefix }));
+    const gateways = stores.map(
+      (store) =>
+        new Gateway({
+          brokerUrl: 'http://127.0.0.1:9/',
+          bots: () => [{ name: 'echo', namespace: 'default' }],
+          auth: { tokens: parseTokens('t=u') },
+          store,
+          channels: (bot, platform) => (bot === 'echo' && platform === 'telegram' ? { botToken: token } : undefined),
+          env: { KNBOT_TELEGRAM_API_URL: telegram.url },
+        }),
+    );
+    try {
+      const ports = await Promise.all(gateways.map((g) => g.start(0)));
+      const reply = (id: string) =>
+        encodeBinary({ specversion: '1.0', id, source: '/bots/echo', type: REPLY_SEND, subject: '1111111', chatbot: 'echo', chatplatform: 'telegram', chattenant: 'default', datacontenttype: 'application/json', data: { text: `reply ${id}`, conversation: { id: '1111111' }, inReplyTo: `in-${id}` } });
+      const t0 = performance.now();
+      const statuses = await Promise.all(ports.map(({ egressPort }, i) => fetch(`http://127.0.0.1:${egressPort}/`, { method: 'POST', ...reply(`r${i}`) }).then((r) => r.status)));
+      expect(statuses.every((s) => s >= 200 && s < 300)).toBe(true);
+      expect(telegram.requests.filter((r) => r.path.endsWith('/sendMessage'))).toHaveLength(2);
+      // One went at once, the other waited for the chat's bucket, whichever replica it came through.
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    } finally {
+      await Promise.all(gateways.map((g) => g.close()));
+      await Promise.all(stores.map((s) => s.close()));
+      await telegram.close();
+    }
   });
 
   it('falls back to its own buckets while Redis cannot be reached', async () => {
