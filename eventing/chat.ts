@@ -11,6 +11,8 @@ export const REPLY_CHUNK = 'dev.knbot.chat.reply.chunk';
 export const TYPING_START = 'dev.knbot.chat.typing.start';
 /** A button pressed, a command run, a menu item chosen: `data.action` says which. */
 export const ACTION_INVOKED = 'dev.knbot.chat.action.invoked';
+/** Someone joined a conversation the bot is in. */
+export const MEMBER_JOINED = 'dev.knbot.chat.member.joined';
 /** Egress outcomes (gateway → broker): a reply reached its platform, or could not. */
 export const REPLY_DELIVERED = 'dev.knbot.chat.reply.delivered';
 export const REPLY_FAILED = 'dev.knbot.chat.reply.failed';

@@ -3,7 +3,7 @@
 // or the platform's own body field); any other 4xx is final. Nothing here logs: reasons carry the
 // platform's error code or message, never a URL (Telegram's holds the token) or message text.
 import { createHash } from 'node:crypto';
-import { CARRIED_EXTENSIONS } from '../../eventing/chat.ts';
+import { CARRIED_EXTENSIONS, REPLY_DELIVERED, REPLY_FAILED } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
 import { type BucketSpec, sleep } from './rate-limit.ts';
 import type { DeliveryOutcome, EgressContext, RetryPolicy } from './types.ts';
@@ -186,8 +186,7 @@ export function failed(r: Extract<ApiResult, { ok: false }>): Extract<DeliveryOu
   return out;
 }
 
-export const REPLY_DELIVERED = 'dev.knbot.chat.reply.delivered';
-export const REPLY_FAILED = 'dev.knbot.chat.reply.failed';
+export { REPLY_DELIVERED, REPLY_FAILED };
 
 /**
  * The outcome event for a delivered or failed reply (DESIGN §6): same subject and chat extensions as the

@@ -1,11 +1,9 @@
 // Builds the raw and normalized chat CloudEvents of DESIGN §6 from what an adapter read.
-import { type Conversation, MESSAGE_RECEIVED, conversationKey } from '../../eventing/chat.ts';
+import { ACTION_INVOKED, type Conversation, MEMBER_JOINED, MESSAGE_RECEIVED, conversationKey } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
 import type { ChatPlatform, IngressEvent, ReplyHandle } from './types.ts';
 
-export const ACTION_INVOKED = 'dev.knbot.chat.action.invoked';
-export const MEMBER_JOINED = 'dev.knbot.chat.member.joined';
-export { MESSAGE_RECEIVED };
+export { ACTION_INVOKED, MEMBER_JOINED, MESSAGE_RECEIVED };
 
 export interface ChatUser {
   id: string;
