@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.uber.org/zap"
@@ -82,7 +85,7 @@ func decide(ctx context.Context, spec eventingv1.TriggerSpec, event cloudevents.
 	}
 	// all/any filters start a goroutine each; Cleanup stops them. Knative's own Cleanup panics on a
 	// not-filter whose child did not materialise, which is no verdict of ours: ignore it.
-	defer recovering("cleanup", func() { f.Cleanup() })
+	defer recovering("cleanup", func() { cleanup(f) })
 	panicked = recovering("filtering", func() { result = f.Filter(ctx, event) })
 	return result, panicked
 }
@@ -107,4 +110,45 @@ func resultName(r eventfilter.FilterResult) string {
 	default:
 		return "nofilter"
 	}
+}
+
+// cleanup runs f.Cleanup with every all/any filter in f locked. A failed match makes such a filter
+// start a goroutine that swaps its children under the filter's lock, while Cleanup reads the children
+// without it: the race can tear an interface value and crash the process. Swaps held up here run
+// after Cleanup, on filters nothing uses any more.
+func cleanup(f eventfilter.Filter) {
+	locks := lockedMutexes(reflect.ValueOf(f), nil)
+	defer func() {
+		for _, m := range locks {
+			m.Unlock()
+		}
+	}()
+	f.Cleanup()
+}
+
+// lockedMutexes locks the unexported rwMutex of every all/any filter under v, outermost first.
+func lockedMutexes(v reflect.Value, locks []*sync.RWMutex) []*sync.RWMutex {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return locks
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return locks
+	}
+	if m := v.FieldByName("rwMutex"); m.IsValid() && m.Type() == reflect.TypeOf(sync.RWMutex{}) && m.CanAddr() {
+		mu := (*sync.RWMutex)(unsafe.Pointer(m.UnsafeAddr()))
+		mu.Lock()
+		locks = append(locks, mu)
+	}
+	if children := v.FieldByName("filters"); children.IsValid() && children.Kind() == reflect.Slice {
+		for i := 0; i < children.Len(); i++ {
+			locks = lockedMutexes(children.Index(i).FieldByName("filter"), locks)
+		}
+	}
+	if inner := v.FieldByName("filter"); inner.IsValid() {
+		locks = lockedMutexes(inner, locks)
+	}
+	return locks
 }
