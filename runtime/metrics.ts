@@ -2,6 +2,11 @@ import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DURATION_BUCKETS, RequestMetrics } from './request-metrics.ts';
 
+/** Buckets of knbot_cold_start_seconds, in pods and in `knbot dev`. */
+export const COLD_START_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30];
+/** Buckets of knbot_init_duration_seconds, in pods and in `knbot dev`. */
+export const INIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
+
 // The pod's metrics (DESIGN §8) on a prom-client registry. prom-client is loaded off the start-up path:
 // when the bot or a scrape first needs it, or once the pod is ready and idle. Requests are recorded in
 // RequestMetrics, which needs no prom-client, and events delivered are counted until it loads.
@@ -88,18 +93,25 @@ export class PodMetrics implements BotMetrics {
         this.set(self.#inflight());
       },
     });
-    const settable = (name: string, help: string, read: () => number | undefined) =>
-      new p.Gauge({
+    // One observation per process, as histograms: summed over a bot's pods they are the distribution of
+    // its cold starts, as `knbot dev` reports them for its instances.
+    const once = (name: string, help: string, buckets: number[], read: () => number | undefined) => {
+      let observed = false;
+      new p.Histogram({
         name,
         help,
+        buckets,
         registers,
         collect() {
           const v = read();
-          if (v !== undefined) this.set(v);
+          if (observed || v === undefined) return;
+          this.observe(v);
+          observed = true;
         },
       });
-    settable('knbot_cold_start_seconds', 'Seconds from process start until ready.', () => this.#coldStart);
-    settable('knbot_init_duration_seconds', "Seconds the bot's init took.", () => this.#initDuration);
+    };
+    once('knbot_cold_start_seconds', 'Seconds from process start until ready.', COLD_START_BUCKETS, () => this.#coldStart);
+    once('knbot_init_duration_seconds', "Seconds the bot's init took.", INIT_BUCKETS, () => this.#initDuration);
     this.#loaded = m;
     if (this.#pendingDelivered.ok) m.delivered.labels('ok').inc(this.#pendingDelivered.ok);
     if (this.#pendingDelivered.error) m.delivered.labels('error').inc(this.#pendingDelivered.error);

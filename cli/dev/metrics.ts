@@ -1,5 +1,6 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { processRegistry } from '../../eventing/metrics.ts';
+import { COLD_START_BUCKETS, INIT_BUCKETS } from '../../runtime/metrics.ts';
 import type { BotSnapshot } from './scaler.ts';
 
 /**
@@ -14,14 +15,14 @@ export class DevMetrics {
     name: 'knbot_cold_start_seconds',
     help: 'Time from starting a bot instance to its readiness',
     labelNames: ['bot'],
-    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30],
+    buckets: COLD_START_BUCKETS,
     registers: [this.registry],
   });
   readonly #initDuration = new Histogram({
     name: 'knbot_init_duration_seconds',
     help: "Time a bot instance's init took (from its listening to its ready log line)",
     labelNames: ['bot'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+    buckets: INIT_BUCKETS,
     registers: [this.registry],
   });
   readonly #recentColdStarts = new Map<string, { at: string; ms: number }[]>();
