@@ -79,7 +79,9 @@ class Turn implements TurnContext {
 
   async typing(): Promise<void> {
     const event = this.event;
-    if (!event || (event.type !== MESSAGE_RECEIVED && event.type !== ACTION_INVOKED) || !this.#deps.config.sink) return;
+    // A direct socket's message: its own `typing` frame.
+    if (!event) return this.#work.typing?.();
+    if ((event.type !== MESSAGE_RECEIVED && event.type !== ACTION_INVOKED) || !this.#deps.config.sink) return;
     await this.emit(chatTypingEvent({ id: event.id, conversation: conversationOfEvent(event), event }, this.#deps.config.source));
   }
 

@@ -21,6 +21,8 @@ export interface Work {
   abort(reason: Error): void;
   /** Answers with `problem` in place of the bot's answer: the pod stopped waiting for it. */
   answerProblem(problem: HttpProblem): void;
+  /** Shows whoever waits on this work that the bot is typing, where the way back allows it. */
+  typing?(): void;
 }
 
 /**
@@ -70,6 +72,8 @@ export class MessageWork implements Work {
   readonly #onProblem: (problem: HttpProblem) => void;
   readonly #onDone: (work: MessageWork) => void;
   #done = false;
+  /** Sends the socket's `typing` frame for this message (`ctx.typing()`). */
+  onTyping: (() => void) | undefined;
 
   constructor(onProblem: (problem: HttpProblem) => void, onDone: (work: MessageWork) => void) {
     this.#onProblem = onProblem;
@@ -86,6 +90,10 @@ export class MessageWork implements Work {
 
   abort(reason: Error): void {
     this.#controller.abort(reason);
+  }
+
+  typing(): void {
+    if (!this.#done) this.onTyping?.();
   }
 
   answerProblem(problem: HttpProblem): void {

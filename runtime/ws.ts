@@ -198,7 +198,8 @@ export class DirectSockets {
     }
     const conversation = conversationKey(msg);
     this.#append(session, { type: 'ack', id });
-    this.#append(session, { type: 'typing', id, bot, conversation });
+    work.onTyping = () => this.#append(session, { type: 'typing', id, bot, conversation });
+    work.onTyping();
     this.#turn(session, msg, work, conversation);
   }
 

@@ -83,6 +83,16 @@ describe('a pod with bot.websocket: true', () => {
     c.ws.terminate();
   });
 
+  it('sends a typing frame again when the bot calls ctx.typing()', async () => {
+    const c = await Client.connect(wsUrl(pod));
+    await c.session();
+    c.send({ type: 'message', id: 't-1', conversation: 'ct', text: 'one typing two' });
+    await c.next((f) => f.type === 'reply', 'the reply');
+    expect(c.frames.map((f) => f.type)).toEqual(['session', 'ack', 'typing', 'chunk', 'typing', 'chunk', 'reply']);
+    expect(c.frames[4]).toMatchObject({ type: 'typing', id: 't-1', conversation: 'ct', bot: 'ws-stream' });
+    c.ws.terminate();
+  });
+
   it('takes a message naming this bot, and refuses one naming another', async () => {
     const c = await Client.connect(wsUrl(pod));
     await c.session();
