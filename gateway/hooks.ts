@@ -47,6 +47,9 @@ const STORED = 'stored';
 /** How long an event may be `pending`: past it, a gateway that died while storing it no longer blocks its retries. */
 const PENDING_TTL_MS = 30_000;
 const handleKey = (platform: string, bot: string, id: string) => `h:${platform}:${bot}:${id}`;
+/** Set once a message's final reply went out (or failed for good): its typing indicator stops. */
+const answeredKey = (platform: string, bot: string, id: string) => `a:${platform}:${bot}:${id}`;
+const ANSWERED_TTL_MS = 3600_000;
 
 /** Keeps a reply handle for as long as the platform honours it, and a minute more. */
 async function keepHandle(store: GatewayStore, key: string, handle: ReplyHandle): Promise<void> {
@@ -139,7 +142,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
       for (const e of result.events) {
         if (!claimed.includes(`d:${e.dedupeKey}`)) continue;
         const target = ingressTypingTarget(e);
-        if (target) void o.typing.show(platform, bot, secrets, target);
+        if (target) o.typing.keepShowing(platform, bot, secrets, target, async () => (await o.store.get(answeredKey(platform, bot, target.messageId!))) !== undefined);
       }
     }
     for (const key of claimed) {
@@ -254,8 +257,10 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     if (problem) o.log('reply buttons left out', { platform, bot, id: event.id, code: problem.code, path: problem.path });
     // Remembered before they are sent, so the quickest press finds them.
     if (buttons.length) await rememberButtons(o.store, platform, bot, conversationOfEvent(event).id, buttons);
+    const answered = () => (typeof data.inReplyTo === 'string' ? o.store.claim(answeredKey(platform, bot, data.inReplyTo), '1', ANSWERED_TTL_MS).then(() => {}) : Promise.resolve());
     if (await streams.finish(event, platform, bot, secrets)) {
       await o.store.claim(doneKey, '1', 24 * 3600_000);
+      await answered();
       await o.send(replyOutcomeEvent(event, { ok: true }, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
       return 'delivered';
     }
@@ -271,6 +276,7 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
       throw new Error(`${platform} did not take the reply yet: ${outcome.reason}`);
     }
     if (outcome.ok) await o.store.claim(doneKey, '1', 24 * 3600_000);
+    await answered();
     await o.send(replyOutcomeEvent(event, outcome, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
     if (!outcome.ok) o.log('reply failed', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });
     return 'delivered';

@@ -8,7 +8,20 @@ export interface PlatformTypingOptions {
   /** The bot's timeout in seconds, when the gateway knows it (LINE's animation lasts that long). */
   timeoutSeconds: (bot: string) => number | undefined;
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  /** How often an indicator is shown again while the bot works; defaults per platform (REFRESH_MS). */
+  refreshMs?: Partial<Record<ChatPlatform, number>>;
 }
+
+/**
+ * How long each platform shows an indicator, less a margin: it is shown again that often until the
+ * answer is there. Telegram's lasts 5 s, Discord's 10 s, WhatsApp's 25 s; LINE's animation is asked for
+ * the bot's whole timeout at once, and Slack has none.
+ */
+const REFRESH_MS: Partial<Record<ChatPlatform, number>> = { telegram: 4_500, discord: 9_000, whatsapp: 22_000 };
+/** Indicators kept up at once; past it, new ones are shown once only. */
+const MAX_KEPT = 10_000;
+/** The longest an indicator is kept up when the bot's timeout is not known. */
+const DEFAULT_KEEP_S = 120;
 
 /**
  * Typing indicators on chat platforms: shown when the gateway hands a message to a bot, and when a bot
@@ -18,9 +31,41 @@ export interface PlatformTypingOptions {
  */
 export class PlatformTyping {
   readonly #o: PlatformTypingOptions;
+  readonly #kept = new Set<NodeJS.Timeout>();
 
   constructor(options: PlatformTypingOptions) {
     this.#o = options;
+  }
+
+  /**
+   * Shows the indicator for a message handed to a bot, and again each time the platform lets it lapse,
+   * until `answered` says the reply is there (on any replica) or the bot's timeout passed.
+   */
+  keepShowing(platform: ChatPlatform, bot: string, secrets: Secrets, target: Omit<TypingTarget, 'seconds'>, answered: () => Promise<boolean>): void {
+    void this.show(platform, bot, secrets, target);
+    const every = this.#o.refreshMs?.[platform] ?? REFRESH_MS[platform];
+    if (every === undefined || this.#kept.size >= MAX_KEPT) return;
+    const until = Date.now() + (this.#o.timeoutSeconds(bot) ?? DEFAULT_KEEP_S) * 1000;
+    const timer: NodeJS.Timeout = setInterval(() => {
+      if (Date.now() + every > until) return this.#stop(timer);
+      answered().then(
+        (done) => (done ? this.#stop(timer) : void this.show(platform, bot, secrets, target)),
+        () => this.#stop(timer),
+      );
+    }, every);
+    timer.unref();
+    this.#kept.add(timer);
+  }
+
+  /** Stops keeping indicators up (the gateway is closing). */
+  close(): void {
+    for (const timer of this.#kept) clearInterval(timer);
+    this.#kept.clear();
+  }
+
+  #stop(timer: NodeJS.Timeout): void {
+    clearInterval(timer);
+    this.#kept.delete(timer);
   }
 
   /** Shows the platform's indicator for `target`. Never rejects. */

@@ -212,6 +212,7 @@ export class Gateway {
       });
     await Promise.all([stop(this.#server), stop(this.#egress)]);
     this.#broker.close();
+    this.#typing?.close();
     if (!this.#o.store) await this.#store.close();
   }
 

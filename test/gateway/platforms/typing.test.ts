@@ -10,6 +10,7 @@ import type { ReplyHandle } from '../../../gateway/platforms/types.ts';
 import { RateLimiter } from '../../../gateway/platforms/rate-limit.ts';
 import { loadingSeconds } from '../../../gateway/platforms/typing.ts';
 import { WHATSAPP_API_VERSION, startWhatsAppTyping } from '../../../gateway/platforms/whatsapp.ts';
+import { PlatformTyping } from '../../../gateway/platform-typing.ts';
 import { Gateway } from '../../../gateway/server.ts';
 import { type FakeDiscord, type FakeLine, type FakePlatform, type FakeSlack, startFakeDiscord, startFakeLine, startFakeSlack, startFakeTelegram, startFakeWhatsApp } from '../../fakes/platforms.ts';
 import { waitFor } from '../../pod.ts';
@@ -315,6 +316,58 @@ describe('typing through the gateway', () => {
       expect(telegram.requests).toHaveLength(1);
     } finally {
       await g.close();
+    }
+  });
+});
+
+describe('keeping an indicator up while the bot works', () => {
+  const actions = () => telegram.requests.filter((r) => r.path.endsWith('/sendChatAction') && r.body?.chat_id === 42).length;
+
+  it('shows it again as the platform lets it lapse, until the answer is there', async () => {
+    telegram.requests.length = 0;
+    const typing = new PlatformTyping({ context: () => egressContext(telegram.url), timeoutSeconds: () => 30, log: () => {}, refreshMs: { telegram: 100 } });
+    let answered = false;
+    try {
+      typing.keepShowing('telegram', 'echo', TG, { conversation: { id: '42' }, messageId: '1' }, async () => answered);
+      await waitFor(() => actions() >= 3, 'the indicator shown three times');
+      answered = true;
+      await new Promise((r) => setTimeout(r, 150));
+      const settled = actions();
+      await new Promise((r) => setTimeout(r, 400));
+      expect(actions()).toBe(settled);
+    } finally {
+      typing.close();
+    }
+  });
+
+  it('stops at the bot\'s timeout, answered or not', async () => {
+    telegram.requests.length = 0;
+    const typing = new PlatformTyping({ context: () => egressContext(telegram.url), timeoutSeconds: () => 0.35, log: () => {}, refreshMs: { telegram: 100 } });
+    try {
+      typing.keepShowing('telegram', 'echo', TG, { conversation: { id: '42' }, messageId: '2' }, async () => false);
+      await new Promise((r) => setTimeout(r, 900));
+      // The first, then at most the refreshes that fit in 350 ms; none after.
+      const shown = actions();
+      expect(shown).toBeGreaterThanOrEqual(1);
+      expect(shown).toBeLessThanOrEqual(4);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(actions()).toBe(shown);
+    } finally {
+      typing.close();
+    }
+  });
+
+  it('shows Slack nothing, and LINE once for the whole timeout', async () => {
+    const typing = new PlatformTyping({ context: (p) => egressContext(p === 'line' ? line.url : slackApi.url), timeoutSeconds: () => 30, log: () => {}, refreshMs: {} });
+    const before = line.requests.length;
+    try {
+      typing.keepShowing('line', 'echo', LN, { conversation: { id: LINE_USER }, messageId: '3' }, async () => false);
+      await waitFor(() => line.requests.length > before, 'the loading animation');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(line.requests.slice(before).filter((r) => r.path.endsWith('/chat/loading/start'))).toHaveLength(1);
+      expect(line.requests.slice(before)[0]!.body).toMatchObject({ chatId: LINE_USER, loadingSeconds: 30 });
+    } finally {
+      typing.close();
     }
   });
 });
