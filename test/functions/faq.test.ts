@@ -73,7 +73,7 @@ describe('the faq bot in a pod', () => {
     await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok), 'readiness');
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
     const metrics = await (await fetch(`${pod.url}/metrics`)).text();
-    expect(Number(/^knbot_init_duration_seconds\{bot="faq"\} (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2.5);
+    expect(Number(/^knbot_init_duration_seconds_sum\{bot="faq"\} (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2.5);
     expect(pod.logs().find((l) => l.msg === 'faq index ready')).toMatchObject({ passages: expect.any(Number) });
   });
 
