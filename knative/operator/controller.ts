@@ -264,10 +264,13 @@ export class Controller {
       if (cached && owns(cached, t)) continue;
       await this.#write('apply', 'triggers', () => this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply));
     }
-    // Triggers this binding made before and no longer wants (an Event was unbound).
+    // Triggers this binding made before and no longer wants (an Event was unbound): only those it owns,
+    // not others with its labels (`knbot deploy` labels what it applies alike).
     const wanted = new Set(triggers.map((t) => t.metadata.name));
+    const uid = binding.metadata.uid;
     for (const stale of this.#informers.trigger.list(namespace)) {
       if (stale.metadata?.labels?.['knbot.dev/binding'] !== name || wanted.has(stale.metadata.name!)) continue;
+      if (!stale.metadata.ownerReferences?.some((r) => r.controller && r.uid === uid)) continue;
       const staleName = stale.metadata.name!;
       await this.#write('delete', 'triggers', () =>
         this.#api.deleteNamespacedCustomObject({ ...EVENTING, namespace, name: staleName }).catch((e: { code?: number }) => {

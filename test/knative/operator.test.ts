@@ -130,11 +130,16 @@ describe.skipIf(!available || !shared)('knbot operator', () => {
     expect(trigger.spec.subscriber).toEqual({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: binding.spec.botRef.name } });
     expect(trigger.metadata.ownerReferences[0]).toMatchObject({ kind: 'EventBinding', name: binding.metadata.name, controller: true });
 
+    // A Trigger with the same labels that the binding does not own (`knbot deploy` made it): not the operator's to delete.
+    const foreign = { apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger', metadata: { name: 'made-by-deploy', namespace: ns, labels: trigger.metadata.labels }, spec: trigger.spec };
+    await api.createNamespacedCustomObject({ ...TRIGGERS, namespace: ns, body: foreign });
+
     // The Event no longer carries the label the binding selects: unbound, its Trigger goes.
     const labels = Object.fromEntries(Object.keys(event.metadata.labels).map((k) => [k, null]));
     await api.patchNamespacedCustomObject({ ...KNBOT, plural: 'events', namespace: ns, name: event.metadata.name, body: { metadata: { labels } } }, merge);
     await waitFor(async () => (await get({ ...KNBOT, plural: 'eventbindings' }, binding.metadata.name))?.status?.boundEvents?.length === 0, 'the Event to be unbound');
     await waitFor(async () => (await get(TRIGGERS, trigger.metadata.name)) === undefined, 'the stale Trigger to be deleted');
+    expect(await get(TRIGGERS, 'made-by-deploy')).toBeDefined();
   });
 });
 
