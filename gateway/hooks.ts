@@ -142,7 +142,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
       for (const e of result.events) {
         if (!claimed.includes(`d:${e.dedupeKey}`)) continue;
         const target = ingressTypingTarget(e);
-        if (target) o.typing.keepShowing(platform, bot, secrets, target, async () => (await o.store.get(answeredKey(platform, bot, target.messageId!))) !== undefined);
+        if (target) void o.typing.keepShowing(platform, bot, secrets, target, async () => (await o.store.get(answeredKey(platform, bot, target.messageId!))) !== undefined);
       }
     }
     for (const key of claimed) {
@@ -230,7 +230,14 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
       o.log('typing for a channel not configured here', { platform, bot, id: event.id });
       return 'ignored';
     }
-    const handle = target.messageId === undefined ? undefined : await handleOf(platform, bot, target.messageId);
+    // Only Discord's indicator depends on the reply handle (none while a command shows "thinking…").
+    let handle: ReplyHandle | undefined;
+    if (platform === 'discord' && target.messageId !== undefined) {
+      handle = await handleOf(platform, bot, target.messageId).catch((err: Error) => {
+        o.log('typing: reply handle not read', { platform, bot, error: err.message });
+        return undefined;
+      });
+    }
     await o.typing.show(platform, bot, secrets, handle ? { ...target, handle } : target);
     return 'delivered';
   };
@@ -257,7 +264,9 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
     if (problem) o.log('reply buttons left out', { platform, bot, id: event.id, code: problem.code, path: problem.path });
     // Remembered before they are sent, so the quickest press finds them.
     if (buttons.length) await rememberButtons(o.store, platform, bot, conversationOfEvent(event).id, buttons);
-    const answered = () => (typeof data.inReplyTo === 'string' ? o.store.claim(answeredKey(platform, bot, data.inReplyTo), '1', ANSWERED_TTL_MS).then(() => {}) : Promise.resolve());
+    // Marked only where an indicator is being kept up until the reply.
+    const answered = () =>
+      typeof data.inReplyTo === 'string' && o.typing.refreshMs(platform) !== undefined ? o.store.claim(answeredKey(platform, bot, data.inReplyTo), '1', ANSWERED_TTL_MS).then(() => {}) : Promise.resolve();
     if (await streams.finish(event, platform, bot, secrets)) {
       await o.store.claim(doneKey, '1', 24 * 3600_000);
       await answered();

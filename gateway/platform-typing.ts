@@ -41,10 +41,11 @@ export class PlatformTyping {
    * Shows the indicator for a message handed to a bot, and again each time the platform lets it lapse,
    * until `answered` says the reply is there (on any replica) or the bot's timeout passed.
    */
-  keepShowing(platform: ChatPlatform, bot: string, secrets: Secrets, target: Omit<TypingTarget, 'seconds'>, answered: () => Promise<boolean>): void {
-    void this.show(platform, bot, secrets, target);
-    const every = this.#o.refreshMs?.[platform] ?? REFRESH_MS[platform];
-    if (every === undefined || this.#kept.size >= MAX_KEPT) return;
+  async keepShowing(platform: ChatPlatform, bot: string, secrets: Secrets, target: Omit<TypingTarget, 'seconds'>, answered: () => Promise<boolean>): Promise<void> {
+    const first = await this.show(platform, bot, secrets, target);
+    const every = this.refreshMs(platform);
+    // Nothing to keep up where it was not shown (a Discord command already "thinking…", a refusal).
+    if (every === undefined || first.result !== 'shown' || this.#kept.size >= MAX_KEPT) return;
     const until = Date.now() + (this.#o.timeoutSeconds(bot) ?? DEFAULT_KEEP_S) * 1000;
     const timer: NodeJS.Timeout = setInterval(() => {
       if (Date.now() + every > until) return this.#stop(timer);
@@ -55,6 +56,11 @@ export class PlatformTyping {
     }, every);
     timer.unref();
     this.#kept.add(timer);
+  }
+
+  /** How often `platform`'s indicator is shown again while a bot works; undefined: it is not. */
+  refreshMs(platform: ChatPlatform): number | undefined {
+    return this.#o.refreshMs?.[platform] ?? REFRESH_MS[platform];
   }
 
   /** Stops keeping indicators up (the gateway is closing). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MESSAGE_RECEIVED, keywordOf, parseConversationKey } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { ingressTraceparent } from '../eventing/trace-context.ts';
+import { clientSessionKey } from '../runtime/chat.ts';
 import { Tracing, failSpan } from '../runtime/tracing.ts';
 import type { Principal } from './auth.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
@@ -43,7 +44,11 @@ const PENDING = 'pending ';
 const PENDING_TTL_MS = 30_000;
 const messageKey = (source: string, id: string) => `m:${source}:${id}`;
 /** A conversation's running turn; clients name their own conversations, so it is the user's too. */
-const turnKey = (source: string, user: string, conversation: string) => `t:${source}:${JSON.stringify([user, conversation])}`;
+/**
+ * A conversation's running turn under `reject`, from its message or any of the bot's answers to it
+ * (they carry its `chatuser` and subject): per user, as the bot's runtime keeps its session.
+ */
+const turnKey = (source: string, event: CloudEvent) => `t:${clientSessionKey(source, event)}`;
 
 /**
  * Client sessions (DESIGN §7): a message becomes a `dev.knbot.chat.message.received` event in the
@@ -108,7 +113,7 @@ export class ChatSessions {
     if (holder === `${PENDING}${sessionId}`) throw new FrameError('unavailable', 'this message is still being queued: try again shortly', frame.id);
     if (holder !== undefined) throw new FrameError('id_in_use', 'another session sent a message with this id: use unique ids (UUIDs)', frame.id);
     const event = this.#event(bot, principal, frame);
-    const turn = turnKey(source, String(event.chatuser), frame.conversation);
+    const turn = turnKey(source, event);
     if (bot.turnPolicy === 'reject') {
       const running = await this.#o.store.claim(turn, frame.id, (bot.timeoutSeconds ?? 300) * 1000);
       if (running !== undefined) {
@@ -179,8 +184,10 @@ export class ChatSessions {
         ? await this.#appended(sessionId, { type: 'error', code: data.error, message: 'the bot could not answer this message', id: inReplyTo })
         : await this.#appended(sessionId, { ...rest, type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
     // The conversation's turn is over only when this answers the message holding it.
-    const turn = turnKey(source, typeof event.chatuser === 'string' ? event.chatuser : '', conversation);
-    if ((await this.#o.store.get(turn)) === inReplyTo) await this.#o.store.delete(turn);
+    if (this.#o.bot(bot)?.turnPolicy === 'reject') {
+      const turn = turnKey(source, event);
+      if ((await this.#o.store.get(turn)) === inReplyTo) await this.#o.store.delete(turn);
+    }
     return ok;
   }
 

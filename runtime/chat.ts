@@ -71,8 +71,16 @@ export function sessionKey(msg: ChatMessage): string {
 
 /** The session key of any other CloudEvent (`onEvent`): its source, and its subject as the conversation. */
 export function eventSessionKey(event: CloudEvent): string {
-  const user = clientNamed(event) && typeof event.chatuser === 'string' ? event.chatuser : '';
-  return scoped(event.source, user, event.subject ?? '');
+  return scoped(event.source, clientNamed(event) ? chatUser(event) : '', event.subject ?? '');
+}
+
+/** The session key of a conversation clients name themselves: per source, user and conversation. */
+export function clientSessionKey(source: string, event: CloudEvent): string {
+  return scoped(source, chatUser(event), event.subject ?? '');
+}
+
+function chatUser(event: CloudEvent): string {
+  return typeof event.chatuser === 'string' ? event.chatuser : '';
 }
 
 /** WebSocket and HTTP clients of the gateway name their own conversations. */
