@@ -8,15 +8,16 @@ import module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MIN_MAJOR = 24;
-const major = Number(process.versions.node.split('.')[0]);
+// 24.9: http.Server's shouldUpgradeCallback (a pod's direct WebSocket).
+const [MIN_MAJOR, MIN_MINOR] = [24, 9];
+const [major, minor] = process.versions.node.split('.').map(Number);
 
-if (major < MIN_MAJOR) {
+if (major < MIN_MAJOR || (major === MIN_MAJOR && minor < MIN_MINOR)) {
   const root = dirname(dirname(fileURLToPath(import.meta.url)));
   const node24 = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(node24) || process.env.KNBOT_REEXEC === '1') {
     process.stderr.write(
-      `knbot needs Node ${MIN_MAJOR} or later; this is Node ${process.versions.node}.\n` +
+      `knbot needs Node ${MIN_MAJOR}.${MIN_MINOR} or later; this is Node ${process.versions.node}.\n` +
         `Run it through npm (npm start, npm exec knbot), after npm install has fetched the project's Node ${MIN_MAJOR}, or install Node ${MIN_MAJOR}.\n`,
     );
     process.exit(1);

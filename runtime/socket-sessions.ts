@@ -52,8 +52,8 @@ export class SocketSession {
     const seq = this.#next++;
     const text = JSON.stringify({ v: 1, seq, ...body });
     this.#frames.push([seq, text]);
-    this.#bytes += text.length;
-    while (this.#frames.length > 1 && (this.#frames.length > this.#limits.maxFrames || this.#bytes > this.#limits.maxBytes)) this.#bytes -= this.#frames.shift()![1].length;
+    this.#bytes += Buffer.byteLength(text);
+    while (this.#frames.length > 1 && (this.#frames.length > this.#limits.maxFrames || this.#bytes > this.#limits.maxBytes)) this.#bytes -= Buffer.byteLength(this.#frames.shift()![1]);
     if (this.sink) this.sink.write(seq, text);
     else this.expiresAt = now + this.#limits.ttlMs;
     return seq;

@@ -14,8 +14,9 @@ import { type MaybePromise, isPromiseLike } from './maybe.ts';
  *              texts joined by '\n' (the last message's id, user and event). The earlier messages are
  *              answered without a reply. Runs queue behind a turn still running.
  *
- * Only chat messages follow the policy; other events of a conversation always queue. A policy holds
- * within one pod: pods sharing a Redis session store do not see each other's turns.
+ * Only chat messages follow the policy; other events of a conversation always queue. With a Redis
+ * session store a turn holds its conversation against the other pods (runtime/redis-session-store.ts),
+ * so `queue` and `reject` hold across pods; `debounce` gathers and `interrupt` aborts within one pod.
  */
 
 /** Why a message got no turn of its own. */

@@ -165,19 +165,27 @@ export class Turns {
 
   /**
    * Runs `body` while the conversation is held against other pods, when the store is shared by pods;
-   * straight away otherwise (the pod's queue is enough).
+   * straight away otherwise (the pod's queue is enough). A turn `interrupt`ed while it waits for the
+   * hold, or by the time it has it, does not run.
    */
-  #held<T>(key: string, work: Work, wait: boolean, body: (hold: TurnHold | undefined) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
+  #held<T>(key: string, work: Work, wait: boolean, body: (hold: TurnHold | undefined) => MaybePromise<T>, interrupt?: AbortSignal): MaybePromise<T | TurnSkipped> {
     const store = this.#deps.sessions;
     if (!store.hold) return body(undefined);
-    return store.hold(key, { wait, signal: AbortSignal.any([work.signal, this.#deps.stop]) }).then(async (hold) => {
-      if (!hold) return IN_PROGRESS;
-      try {
-        return await body(hold);
-      } finally {
-        await hold.release();
-      }
-    });
+    const signal = AbortSignal.any(interrupt ? [work.signal, this.#deps.stop, interrupt] : [work.signal, this.#deps.stop]);
+    return store.hold(key, { wait, signal }).then(
+      async (hold) => {
+        if (!hold) return IN_PROGRESS;
+        try {
+          return interrupt?.aborted ? interruptedSkip(interrupt) : await body(hold);
+        } finally {
+          await hold.release();
+        }
+      },
+      (err: unknown) => {
+        if (interrupt?.aborted) return interruptedSkip(interrupt);
+        throw err;
+      },
+    );
   }
 
   /**
@@ -192,10 +200,15 @@ export class Turns {
     const turn = () =>
       signal.aborted
         ? interruptedSkip(signal)
-        : this.#held(key, work, true, (hold) =>
-            andThen(this.#deps.sessions.load(key), (state) =>
-              andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal, hold), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
-            ),
+        : this.#held(
+            key,
+            work,
+            true,
+            (hold) =>
+              andThen(this.#deps.sessions.load(key), (state) =>
+                andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal, hold), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
+              ),
+            signal,
           );
     let out: MaybePromise<T | TurnSkipped>;
     try {

@@ -261,7 +261,8 @@ export class DirectSockets {
     const ws = client.ws;
     if (client.closing || ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > this.#limits.maxBufferedBytes) {
-      this.#host.log.warn('closing a socket that does not read', { buffered: ws.bufferedAmount, sessionId: client.session.id });
+      // Not the session id: it is what resumes the session, and a pod's resume asks for nothing else.
+      this.#host.log.warn('closing a socket that does not read', { buffered: ws.bufferedAmount });
       return this.#close(client, 1013, { error: 'too slow: resume to catch up', sessionId: client.session.id, lastSeq: client.sentSeq });
     }
     ws.send(text);

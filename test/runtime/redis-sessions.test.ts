@@ -189,6 +189,23 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(other.ended).toBeLessThan((await third).ended);
     });
 
+    it('interrupt: a message waiting for the other pod\'s turn, replaced meanwhile, never runs', async () => {
+      const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
+      // A turn that does not stop when interrupted ("!"), on the first pod.
+      const first = chat(a, 'i', '800! first').then(jsonOf);
+      await new Promise((r) => setTimeout(r, 150));
+      // On the second pod, one message waits for the hold, and the next replaces it.
+      const waiting = chat(b, 'i', '0 waiting').then(jsonOf);
+      await new Promise((r) => setTimeout(r, 100));
+      const newer = chat(b, 'i', '0 newer').then(jsonOf);
+      const [one, replaced, last] = await Promise.all([first, waiting, newer]);
+      expect(one.text).toBe('got 800! first');
+      expect(replaced).toMatchObject({ text: '', skipped: 'interrupted' });
+      expect(replaced.started).toBeUndefined();
+      expect(last.text).toBe('got 0 newer');
+      expect(last.started).toBeGreaterThanOrEqual(one.ended);
+    });
+
     it('reject: a message to one pod is turned away while the other runs the conversation\'s turn', async () => {
       const [a, b] = await Promise.all([start('reject'), start('reject')]);
       const first = chat(a, 'r', '800 first').then(jsonOf);
