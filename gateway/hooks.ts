@@ -53,8 +53,7 @@ const ANSWERED_TTL_MS = 3600_000;
 
 /** Keeps a reply handle for as long as the platform honours it, and a minute more. */
 async function keepHandle(store: GatewayStore, key: string, handle: ReplyHandle): Promise<void> {
-  await store.delete(key);
-  await store.claim(key, JSON.stringify(handle), Math.max(1000, handle.expiresAt - Date.now() + 60_000));
+  await store.put(key, JSON.stringify(handle), Math.max(1000, handle.expiresAt - Date.now() + 60_000));
 }
 
 /**
@@ -106,10 +105,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
           return problem(res, 503, 'in_progress', 'this event is being stored: try again shortly', { 'retry-after': '2' });
         }
         claimed.push(key);
-        if (e.replyHandle && e.normalized) {
-          const ttl = Math.max(1000, e.replyHandle.expiresAt - Date.now() + 60_000);
-          await o.store.claim(handleKey(platform, bot, e.normalized.id), JSON.stringify(e.replyHandle), ttl);
-        }
+        if (e.replyHandle && e.normalized) await keepHandle(o.store, handleKey(platform, bot, e.normalized.id), e.replyHandle);
         // One trace per platform event starts here: the bot's turn, and what it calls, continue it.
         const span = tracing.start(`webhook ${platform}`, undefined);
         span.setAttribute('knbot.bot', bot);
@@ -145,10 +141,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
         if (target) void o.typing.keepShowing(platform, bot, secrets, target, async () => (await o.store.get(answeredKey(platform, bot, target.messageId!))) !== undefined);
       }
     }
-    for (const key of claimed) {
-      await o.store.delete(key);
-      await o.store.claim(key, STORED, o.dedupeTtlMs);
-    }
+    for (const key of claimed) await o.store.put(key, STORED, o.dedupeTtlMs);
     const { status, headers, body } = result.response;
     res.status(status).set(headers ?? {});
     if (body === undefined) return void res.end();

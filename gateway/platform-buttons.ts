@@ -18,8 +18,7 @@ export async function rememberButtons(store: GatewayStore, platform: ChatPlatfor
     buttons.map(async (b) => {
       const key = buttonKey(platform, bot, conversation, wireId(platform, b.id));
       // Written anew each time, so a button sent again is remembered from then on.
-      await store.delete(key);
-      await store.claim(key, JSON.stringify({ id: b.id, value: b.value, label: b.label }), ttlMs);
+      await store.put(key, JSON.stringify({ id: b.id, value: b.value, label: b.label }), ttlMs);
     }),
   );
 }

@@ -114,8 +114,7 @@ export class PlatformStreams {
       await this.#save(key, state);
       throw err;
     }
-    await this.#o.store.delete(key);
-    await this.#o.store.claim(key, 'done', STATE_TTL_MS);
+    await this.#o.store.put(key, 'done', STATE_TTL_MS);
     return true;
   }
 
@@ -129,8 +128,7 @@ export class PlatformStreams {
   }
 
   async #save(key: string, state: StreamState): Promise<void> {
-    await this.#o.store.delete(key);
-    await this.#o.store.claim(key, JSON.stringify(state), STATE_TTL_MS);
+    await this.#o.store.put(key, JSON.stringify(state), STATE_TTL_MS);
   }
 
   async #target(platform: ChatPlatform, bot: string, inReplyTo: string, event: CloudEvent, secrets: Secrets, state: StreamState): Promise<EditTarget | undefined> {

@@ -198,6 +198,10 @@ export class RedisGatewayStore implements GatewayStore {
     return (await this.#redis.gwClaim(this.#key(key), value, ttlMs)) ?? undefined;
   }
 
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.#redis.set(this.#key(key), value, 'PX', ttlMs);
+  }
+
   async get(key: string): Promise<string | undefined> {
     return (await this.#redis.get(this.#key(key))) ?? undefined;
   }

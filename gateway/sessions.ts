@@ -138,8 +138,8 @@ export class ChatSessions {
       }
       throw err;
     }
-    await this.#o.store.delete(key);
-    await this.#o.store.claim(key, sessionId, this.#o.dedupeTtlMs);
+    // Pending to stored in one step: a resend in between would otherwise find no claim and go out again.
+    await this.#o.store.put(key, sessionId, this.#o.dedupeTtlMs);
     await this.#append(sessionId, JSON.stringify({ type: 'ack', id: frame.id }));
     await this.#append(sessionId, JSON.stringify({ type: 'typing', id: frame.id, bot: frame.bot, conversation: frame.conversation }));
   }

@@ -34,6 +34,8 @@ export interface GatewayStore {
   subscribe(sessionId: string, listener: (seq: number, body: string) => void): () => void;
   /** Sets `key` to `value` unless it is set: `undefined` when it was claimed now, else the value it has. */
   claim(key: string, value: string, ttlMs: number): Promise<string | undefined>;
+  /** Sets `key` to `value` whatever it held, in one step: no moment in which the key is missing. */
+  put(key: string, value: string, ttlMs: number): Promise<void>;
   get(key: string): Promise<string | undefined>;
   delete(key: string): Promise<void>;
   close(): Promise<void>;
@@ -149,6 +151,12 @@ export class MemoryGatewayStore implements GatewayStore {
     this.#keys.set(key, { value, expires: this.#now() + ttlMs });
     if (this.#keys.size > this.#limits.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
     return undefined;
+  }
+
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    this.#keys.delete(key);
+    this.#keys.set(key, { value, expires: this.#now() + ttlMs });
+    if (this.#keys.size > this.#limits.maxKeys) this.#keys.delete(this.#keys.keys().next().value!);
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -52,6 +52,17 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       expect(await store.replay('gone', 0)).toMatchObject({ frames: [], lastSeq: 0 });
     });
 
+    it('puts a key whatever it held, with a TTL of its own', async () => {
+      const store = await make();
+      await store.put('k', 'one', 60_000);
+      expect(await store.get('k')).toBe('one');
+      await store.put('k', 'two', 150);
+      expect(await store.get('k')).toBe('two');
+      // A claim finds it held.
+      expect(await store.claim('k', 'three', 60_000)).toBe('two');
+      await waitFor(async () => (await store.get('k')) === undefined, 'the put key to expire', 3000);
+    });
+
     it('refuses to open a session that exists', async () => {
       const store = await make();
       await store.openSession('s1', 'alice', 60_000);
