@@ -185,13 +185,15 @@ export function egressContexts(
   limiter: EgressLimiter = new RateLimiter(),
 ): (platform: ChatPlatform) => EgressContext {
   const bases = apiBasesFromEnv(env);
-  return (platform) => ({
+  const made = new Map<ChatPlatform, EgressContext>();
+  const make = (platform: ChatPlatform): EgressContext => ({
     apiBase: bases[platform],
     fetch,
     now: Date.now,
     limiter,
     onRetry: (info) => log('platform retry', { platform, attempt: info.attempt, delayMs: info.delayMs, status: info.status }),
   });
+  return (platform) => made.get(platform) ?? made.set(platform, make(platform)).get(platform)!;
 }
 
 /**

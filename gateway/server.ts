@@ -11,6 +11,7 @@ import { FrameError } from './envelope.ts';
 import { type ChannelSecrets, egressContexts, platformEgress, webhookRoutes } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PlatformTyping } from './platform-typing.ts';
+import type { EgressContext } from './platforms/index.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { type CannedReplies, replyRoutes } from './replies.ts';
 import { type BotEntry, ChatSessions } from './sessions.ts';
@@ -151,9 +152,11 @@ export class Gateway {
       // One set of contexts (one rate limiter) for replies and typing indicators alike; every call to a
       // platform's API is counted.
       const contexts = egressContexts(options.env ?? process.env, log, this.#store.egressLimiter?.());
+      const counted = new Map<string, EgressContext>();
       const context: typeof contexts = (platform) => {
-        const c = contexts(platform);
-        return { ...c, fetch: this.#metrics.countingFetch(platform, c.fetch) };
+        let c = counted.get(platform);
+        if (!c) counted.set(platform, (c = { ...contexts(platform), fetch: this.#metrics.countingFetch(platform, contexts(platform).fetch) }));
+        return c;
       };
       this.#typing = new PlatformTyping({ context, timeoutSeconds: (bot) => this.bot(bot)?.timeoutSeconds, log });
       platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: '/knbot/gateway', log });
