@@ -7,7 +7,7 @@ import { botTriggerSelector } from '../knative/render/triggers.ts';
 import { serviceState, splitTraffic } from '../knative/status.ts';
 import { validateService } from '../knative/validate.ts';
 import { UsageError, intSetting, parseArgs } from './args.ts';
-import { BOT_FLAGS, type RenderedBot, botSettings, exitOnBadInput, formatObjects, renderBotDir } from './render.ts';
+import { BOT_FLAGS, type RenderedBot, botSettings, exitOnBadInput, formatObjects, renderBotDir, repeated } from './render.ts';
 
 const USAGE = `usage:
   knbot deploy <bot-dir> [--image IMAGE | --registry REGISTRY] [--namespace NS] [--broker NAME] [--events FILE]...
@@ -64,14 +64,12 @@ export async function deployCommand(command: 'deploy' | 'status' | 'traffic' | '
   if (argv.includes('--help')) return void console.log(USAGE);
   const { positionals, flags } = parseArgs(argv, [...BOT_FLAGS, 'timeout', 'output', 'tag'], ['dry-run', 'promote', 'no-triggers'], USAGE);
   const tags: Record<string, number> = {};
-  // --tag may repeat: parseArgs keeps the last, so read them from argv.
-  argv.forEach((a, i) => {
-    const v = a === '--tag' ? argv[i + 1] : a.startsWith('--tag=') ? a.slice(6) : undefined;
-    if (v === undefined) return;
+  // --tag may repeat: parseArgs keeps the last.
+  for (const v of repeated(argv, 'tag')) {
     const m = /^([a-z][a-z0-9-]{0,62})=(\d{1,3})$/.exec(v);
     if (!m || Number(m[2]) > 100) throw new UsageError(`--tag ${v}: want NAME=PERCENT (0–100)`, USAGE);
     tags[m[1]!] = Number(m[2]);
-  });
+  }
   if (positionals.length !== 1) throw new UsageError(`${command} needs exactly one ${command === 'deploy' ? 'bot directory' : 'bot name'}`, USAGE);
   const output = (flags.get('output') as string | undefined) ?? 'yaml';
   if (output !== 'yaml' && output !== 'json') throw new UsageError('--output is yaml or json', USAGE);

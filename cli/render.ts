@@ -1,13 +1,13 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
-import { readModelYaml } from '../eventing/model/read.ts';
 import type { EventBindingResource, EventResource, Trigger } from '../eventing/model/types.ts';
 import { type BotManifest, ManifestValidationError, parseManifest } from '../knative/manifest.ts';
 import { type KnativeService, RenderError, botImage, placeholderImage, renderService } from '../knative/render/service.ts';
 import { renderTriggers } from '../knative/render/triggers.ts';
 import { validateService } from '../knative/validate.ts';
 import { UsageError, parseArgs } from './args.ts';
+import { modelFiles, readModelFiles } from './dev/project.ts';
 
 const USAGE = `usage: knbot render <bot-dir> [--image IMAGE | --registry REGISTRY] [--namespace NS] [--broker NAME]
                     [--events FILE]... [--no-triggers] [--output yaml|json]
@@ -112,26 +112,11 @@ export function renderBotDir(dirArg: string, settings: BotSettings, usage: strin
   return { manifest, service, triggers, warnings, placeholder: shown !== undefined };
 }
 
-/** The YAML files beside bot.yaml that may hold Events and EventBindings (knbot dev reads the same). */
-function modelFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f) && !/^(bot|func)\.ya?ml$/.test(f))
-    .map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile());
-}
-
+/** The Events and EventBindings beside bot.yaml (as `knbot dev` reads them) and in each `--events` file. */
 function readModel(files: string[], usage: string): { events: EventResource[]; bindings: EventBindingResource[] } {
-  const events: EventResource[] = [];
-  const bindings: EventBindingResource[] = [];
-  const errors: string[] = [];
-  for (const file of files) {
-    if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--events ${file}: no such file`, usage);
-    const docs = readModelYaml(readFileSync(file, 'utf8'), file);
-    events.push(...docs.events);
-    bindings.push(...docs.bindings);
-    errors.push(...docs.errors.map((e) => `${e.object}: ${e.field}: ${e.message}`));
-  }
-  if (errors.length) throw new RenderError(errors.join('\n'));
+  for (const file of files) if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--events ${file}: no such file`, usage);
+  const { events, bindings, errors } = readModelFiles(files);
+  if (errors.length) throw new RenderError(errors.map((e) => `${e.object}: ${e.field}: ${e.message}`).join('\n'));
   return { events, bindings };
 }
 

@@ -86,7 +86,7 @@ export function scaleOf(m: BotManifest, overrides: DevScaleOverrides): ScaleSett
 export function readProject(root: string, overrides: DevScaleOverrides): DevProject {
   const base = existsSync(join(root, 'functions')) ? join(root, 'functions') : root;
   const project: DevProject = { bots: [], events: [], bindings: [], errors: [] };
-  const modelFiles = [...new Set([root, base])].flatMap((d) => yamlFiles(d)).filter((f) => !/\/(bot|func)\.ya?ml$/.test(f));
+  const files = [...new Set([root, base])].flatMap((d) => modelFiles(d));
   for (const entry of readdirSync(base).sort()) {
     const dir = join(base, entry);
     if (!statSync(dir).isDirectory()) continue;
@@ -94,20 +94,31 @@ export function readProject(root: string, overrides: DevScaleOverrides): DevProj
     if (!file) continue;
     const manifest = parseManifest(readFileSync(file, 'utf8'), file);
     project.bots.push({ name: manifest.name || entry, dir, manifest, scale: scaleOf(manifest, overrides) });
-    modelFiles.push(...yamlFiles(dir).filter((f) => !/\/(bot|func)\.ya?ml$/.test(f)));
+    files.push(...modelFiles(dir));
   }
-  for (const file of modelFiles) {
-    const docs = readModelYaml(readFileSync(file, 'utf8'), file);
-    project.events.push(...docs.events);
-    project.bindings.push(...docs.bindings);
-    project.errors.push(...docs.errors);
-  }
+  const model = readModelFiles(files);
+  project.events.push(...model.events);
+  project.bindings.push(...model.bindings);
+  project.errors.push(...model.errors);
   return project;
 }
 
-function yamlFiles(dir: string): string[] {
+/** The YAML files in `dir` that may hold Events and EventBindings: all but bot.yaml and func.yaml. */
+export function modelFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
+    .filter((f) => /\.ya?ml$/.test(f) && !/^(bot|func)\.ya?ml$/.test(f))
     .map((f) => join(dir, f))
     .filter((f) => statSync(f).isFile());
+}
+
+/** The Events and EventBindings of `files`, and what was wrong with any. */
+export function readModelFiles(files: string[]): { events: EventResource[]; bindings: EventBindingResource[]; errors: ModelError[] } {
+  const model = { events: [] as EventResource[], bindings: [] as EventBindingResource[], errors: [] as ModelError[] };
+  for (const file of files) {
+    const docs = readModelYaml(readFileSync(file, 'utf8'), file);
+    model.events.push(...docs.events);
+    model.bindings.push(...docs.bindings);
+    model.errors.push(...docs.errors);
+  }
+  return model;
 }
