@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { RequestMetrics } from '../../runtime/request-metrics.ts';
+import { DURATION_BUCKETS as SHARED_BUCKETS } from '../../eventing/metrics.ts';
+import { DURATION_BUCKETS, RequestMetrics } from '../../runtime/request-metrics.ts';
 
 describe('RequestMetrics', () => {
+  // The pod keeps its own copy so that it loads prom-client only when scraped; the other servers' must match.
+  it('buckets request durations as the gateway, the broker and the operator do', () => {
+    expect(DURATION_BUCKETS).toEqual(SHARED_BUCKETS);
+  });
+
   it('counts by route and code and fills cumulative buckets, a value on a bound in that bound', async () => {
     const m = new RequestMetrics([0.1, 1]);
     m.observe('event', 200, 0.1);
