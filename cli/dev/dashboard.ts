@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import express from 'express';
-
-const { stripTypeScriptTypes } = process.getBuiltinModule('node:module') as typeof import('node:module');
+import { browserScript } from '../../gateway/web/page.ts';
 
 let page: { html: string; script: string } | undefined;
 
 function load(): { html: string; script: string } {
   return (page ??= {
     html: readFileSync(new URL('./web/dashboard.html', import.meta.url), 'utf8'),
-    script: stripTypeScriptTypes(readFileSync(new URL('./web/dashboard.ts', import.meta.url), 'utf8'), { mode: 'strip' }),
+    script: browserScript(new URL('./web/dashboard.ts', import.meta.url)),
   });
 }
 
