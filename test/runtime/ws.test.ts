@@ -2,47 +2,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ECHO, type Pod, fixture, startPod, waitFor } from '../pod.ts';
-
-type Frame = { v?: number; seq?: number; type?: string; [k: string]: unknown };
-
-/** A client of a pod's own /v1/ws that keeps every frame it got. */
-class Client {
-  readonly ws: WebSocket;
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | undefined;
-
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => this.frames.push(JSON.parse(String(data)) as Frame));
-    ws.on('close', (code, reason) => (this.closed = { code, reason: String(reason) }));
-  }
-
-  static async connect(url: string): Promise<Client> {
-    const ws = new WebSocket(url);
-    const client = new Client(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    return client;
-  }
-
-  send(frame: Record<string, unknown> | string): void {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify({ v: 1, ...frame }));
-  }
-
-  next(pred: (f: Frame) => boolean, what: string, timeoutMs = 10_000): Promise<Frame> {
-    return waitFor(() => this.frames.find(pred), what, timeoutMs);
-  }
-
-  async session(): Promise<string> {
-    return String((await this.next((f) => f.type === 'session', 'the session frame')).sessionId);
-  }
-
-  waitClosed(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
-    return waitFor(() => this.closed, 'the socket to close', timeoutMs);
-  }
-}
+import { type Frame, TestClient as Client } from '../ws-client.ts';
 
 /** The status and body of a refused WebSocket handshake. */
 function refusal(url: string): Promise<{ status: number; contentType: string | undefined; body: any }> {
