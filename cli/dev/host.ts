@@ -101,10 +101,11 @@ export class DevHost {
     this.#urls.activatorUrl = `http://127.0.0.1:${(this.#activator.address() as { port: number }).port}`;
 
     for (const bot of this.#project.bots) {
-      // At info a pod logs only `listening`, `ready` and `draining`; its `ready` line wakes the instance's readiness probe.
+      // At info a pod logs only `listening`, `ready` and `draining`. The host needs the first two: `listening`
+      // names the port the pod bound, `ready` wakes the readiness probe. So a pod logs at info or debug here.
       const scaler = new BotScaler(bot, {
         root: this.#o.knbotRoot,
-        env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL ?? 'info' },
+        env: { ...stringsOf(env), K_SINK: this.#urls.brokerUrl, KNBOT_LOG_LEVEL: env.KNBOT_LOG_LEVEL === 'debug' ? 'debug' : 'info' },
         maxInstances: overrides.maxInstances,
         onColdStart: (name, ms) => this.#metrics.coldStart(name, ms),
         onInitDuration: (name, ms) => this.#metrics.initDuration(name, ms),

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const http = process.getBuiltinModule('node:http');
@@ -69,16 +68,12 @@ export class Instance {
 
   /** Spawns the process and resolves once it is ready; rejects when it exits first. */
   async start(signal: AbortSignal): Promise<void> {
-    try {
-      this.port = await freePort();
-    } catch (err) {
-      this.state = 'stopped';
-      this.#exited({ code: null, signal: null });
-      throw err;
-    }
+    // PORT=0: the pod binds a port the kernel picks and names it in its `listening` line. A port found
+    // free here and handed over could be taken (by any outgoing connection) before the pod binds it.
+    this.port = 0;
     const child = spawn(join(this.#o.root, 'node_modules', '.bin', 'node'), [join(this.#o.root, 'cli', 'knbot.js'), 'serve', this.#o.dir, '--host', '127.0.0.1'], {
       cwd: this.#o.dir,
-      env: { ...this.#o.env, PORT: String(this.port), K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
+      env: { ...this.#o.env, PORT: '0', K_SERVICE: this.bot, K_REVISION: this.revision, K_CONFIGURATION: this.bot },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;
@@ -97,11 +92,16 @@ export class Instance {
       const lines = (partial + d.toString('utf8')).split('\n');
       partial = lines.pop()!.slice(-200);
       for (const line of lines) {
-        if (line.includes('"msg":"listening"')) listeningAt = logTime(line);
+        if (line.includes('"msg":"listening"')) {
+          const logged = parseLine(line);
+          listeningAt = timeOf(logged);
+          if (typeof logged?.port === 'number') this.port = logged.port;
+          wake?.();
+        }
         else if (line.includes('"msg":"ready"') && !readyLogged) {
           readyLogged = true;
           wake?.();
-          const readyAt = logTime(line);
+          const readyAt = timeOf(parseLine(line));
           if (listeningAt !== undefined && readyAt !== undefined && readyAt >= listeningAt) this.#o.onInitDuration?.(readyAt - listeningAt);
         }
       }
@@ -119,7 +119,7 @@ export class Instance {
         throw new Error('start abandoned');
       }
       const loggedBefore = readyLogged;
-      if (await probe(this.port)) break;
+      if (this.port !== 0 && (await probe(this.port))) break;
       // The line came while that probe was on its way: ask again now.
       if (readyLogged && !loggedBefore) continue;
       await new Promise<void>((r) => {
@@ -164,13 +164,18 @@ function probe(port: number): Promise<boolean> {
 
 /** What a failed start said: its error line when there is one, else its last lines. */
 /** The `time` of a JSON log line, in ms since the epoch. */
-function logTime(line: string): number | undefined {
+function parseLine(line: string): Record<string, unknown> | undefined {
   try {
-    const t = Date.parse((JSON.parse(line) as { time?: string }).time ?? '');
-    return Number.isNaN(t) ? undefined : t;
+    const v: unknown = JSON.parse(line);
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function timeOf(line: Record<string, unknown> | undefined): number | undefined {
+  const t = typeof line?.time === 'string' ? Date.parse(line.time) : Number.NaN;
+  return Number.isNaN(t) ? undefined : t;
 }
 
 function lastLines(text: string): string {
@@ -179,11 +184,3 @@ function lastLines(text: string): string {
   return (error ?? lines.slice(-5).join('\n')) || '(no output)';
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().on('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
