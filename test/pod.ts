@@ -36,28 +36,30 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
 }
 
 /**
- * Starts `knbot serve <dir>` as a real process on a free port, the way the container does, and waits
- * for its liveness endpoint (readiness may be gated on a slow init; tests that need it wait for it).
+ * Starts `knbot serve <dir>` as a real process, the way the container does, on a port it binds itself
+ * (PORT=0; a port found free here could be taken before the pod binds it), and waits for its liveness
+ * endpoint (readiness may be gated on a slow init; tests that need it wait for it). The port is read
+ * from the pod's `listening` line, so the pod logs at info at least.
  */
 export async function startPod(dir: string, env: Record<string, string> = {}, args: string[] = []): Promise<Pod> {
-  const port = await freePort();
   const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'serve', dir, ...args], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), KNBOT_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, KNBOT_LOG_LEVEL: 'info', ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit');
-  await waitFor(
-    async () => {
+  const port = await waitFor(
+    () => {
       if (child.exitCode !== null) throw new Error(`knbot serve exited with ${child.exitCode}:\n${out}`);
-      return fetch(`${url}/health/liveness`).then((r) => r.ok, () => false);
+      return loggedPort(out, 'listening');
     },
     `knbot serve ${dir} to listen`,
   );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(() => fetch(`${url}/health/liveness`).then((r) => r.ok, () => false), `knbot serve ${dir} to answer its liveness probe`);
   return {
     url,
     port,
@@ -71,6 +73,18 @@ export async function startPod(dir: string, env: Record<string, string> = {}, ar
       }
     },
   };
+}
+
+/** The port a JSON log line with message `msg` names, once the process wrote it. */
+export function loggedPort(output: string, msg: string, field = 'port'): number | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes(`"msg":"${msg}"`)) continue;
+    try {
+      const v = (JSON.parse(line) as Record<string, unknown>)[field];
+      if (typeof v === 'number') return v;
+    } catch {}
+  }
+  return undefined;
 }
 
 export const fixture = (name: string) => join(ROOT, 'test', 'fixtures', 'bots', name);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { freePort, waitFor } from '../pod.ts';
+import { waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 
 export interface DevProcess {
@@ -21,9 +21,12 @@ export interface DevState {
   deadLetters: number;
 }
 
-/** `knbot dev <project>` as a real process tree, in its own process group. */
-export async function startDev(project: string, stateDir: string, env: Record<string, string> = {}, port?: number): Promise<DevProcess> {
-  port ??= await freePort();
+/**
+ * `knbot dev <project>` as a real process tree, in its own process group. Without `port` it binds one
+ * the kernel picks (a port found free here could be taken before the host binds it) and the URL is
+ * read from its ready line.
+ */
+export async function startDev(project: string, stateDir: string, env: Record<string, string> = {}, port = 0): Promise<DevProcess> {
   const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'dev', project, '--port', String(port), '--state-dir', stateDir], {
     cwd: ROOT,
     env: { ...process.env, KNBOT_DEV_SCALE_DOWN_DELAY: '1s', ...env },
@@ -34,15 +37,14 @@ export async function startDev(project: string, stateDir: string, env: Record<st
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = once(child, 'exit');
-  await waitFor(
+  const url = await waitFor(
     () => {
       if (child.exitCode !== null) throw new Error(`knbot dev exited with ${child.exitCode}:\n${out}`);
-      return out.includes('"dev host ready"');
+      return /"msg":"dev host ready","url":"(http:\/\/[^"]+)"/.exec(out)?.[1];
     },
     'knbot dev to start',
     30_000,
   );
-  const url = `http://127.0.0.1:${port}`;
   const killAll = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     process.kill(-child.pid!, 'SIGKILL');

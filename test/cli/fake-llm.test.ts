@@ -4,25 +4,24 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, jsonOf, waitFor } from '../pod.ts';
+import { jsonOf, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 
 const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
 const BIN = join(ROOT, 'cli', 'knbot.js');
 
 async function startFake(args: string[], env: Record<string, string> = {}): Promise<{ base: string; child: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(NODE24, [BIN, 'fake-llm', '--port', String(port), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NODE24, [BIN, 'fake-llm', '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = once(child, 'exit');
-  await waitFor(() => {
+  const base = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`knbot fake-llm exited: ${out}`);
-    return out.includes('"fake llm listening"');
+    return /"msg":"fake llm listening","url":"(http:\/\/[^"]+)\/v1"/.exec(out)?.[1];
   }, 'knbot fake-llm to listen');
   return {
-    base: `http://127.0.0.1:${port}`,
+    base,
     child,
     stop: async () => {
       if (child.exitCode === null) {

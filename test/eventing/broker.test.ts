@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type BrokerRoute, brokerRoutes } from '../../eventing/broker/index.ts';
 import { compileRouting, readModelYaml } from '../../eventing/model/index.ts';
 import { count, metricsOf, sample } from '../metrics.ts';
-import { freePort, waitFor } from '../pod.ts';
+import { freePort, loggedPort, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 import { Subscriber } from '../subscriber.ts';
 
@@ -33,18 +33,18 @@ afterEach(async () => {
 async function startBroker(stateDir: string, routes: BrokerRoute[], port?: number, extra: string[] = []): Promise<BrokerProcess> {
   const file = join(stateDir, 'routes.json');
   writeFileSync(file, JSON.stringify(routes));
-  const p = port ?? (await freePort());
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'broker', '--state-dir', stateDir, '--routes', file, '--port', String(p), ...extra], {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'broker', '--state-dir', stateDir, '--routes', file, '--port', String(port ?? 0), ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const url = `http://127.0.0.1:${p}/`;
-  await waitFor(async () => {
+  const bound = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`broker exited: ${out}`);
-    return fetch(`${url}health`).then((r) => r.ok, () => false);
+    return loggedPort(out, 'broker listening');
   }, 'the broker to listen');
+  const url = `http://127.0.0.1:${bound}/`;
+  await waitFor(() => fetch(`${url}health`).then((r) => r.ok, () => false), 'the broker to answer /health');
   const b = { url, child, output: () => out };
   running.push(b);
   return b;

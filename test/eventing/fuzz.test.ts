@@ -147,7 +147,7 @@ describe('invalid input gives an error, never a throw', () => {
   describe('the pod server under the same requests', () => {
     let pod: Pod;
     beforeAll(async () => {
-      pod = await startPod(ECHO, { KNBOT_LOG_LEVEL: 'error' });
+      pod = await startPod(ECHO);
     });
     afterAll(() => pod.stop());
 

@@ -10,7 +10,7 @@ import { parseTokens } from '../../gateway/auth.ts';
 import { Gateway } from '../../gateway/server.ts';
 import { type FakePlatform, startFakeTelegram } from '../fakes/platforms.ts';
 import { count, metricsOf, sample, scrape } from '../metrics.ts';
-import { ECHO, freePort, waitFor } from '../pod.ts';
+import { ECHO, loggedPort, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 import { type ChatSystem, TestClient, startChatSystem } from './harness.ts';
 
@@ -162,18 +162,18 @@ describe('knbot gateway', () => {
   });
 
   it("serves its metrics and Node's process metrics on the egress port only", async () => {
-    const [port, egressPort] = [await freePort(), await freePort()];
-    child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo', '--broker', 'http://127.0.0.1:9/', '--port', String(port), '--egress-port', String(egressPort), '--host', '127.0.0.1'], {
+    child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo', '--broker', 'http://127.0.0.1:9/', '--port', '0', '--egress-port', '0', '--host', '127.0.0.1'], {
       env: { ...process.env, KNBOT_GATEWAY_TOKENS: 'secret=alice' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    await waitFor(() => {
+    const port = await waitFor(() => {
       if (child!.exitCode !== null) throw new Error(`knbot gateway exited: ${out}`);
-      return out.includes('"msg":"gateway listening"');
+      return loggedPort(out, 'gateway listening');
     }, 'the gateway to listen');
+    const egressPort = loggedPort(out, 'gateway listening', 'egressPort');
     expect((await scrape(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
     const bots = await fetch(`http://127.0.0.1:${port}/v1/bots`, { headers: { authorization: 'Bearer secret' } });
     expect(bots.status).toBe(200);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBroker } from '../../eventing/broker/index.ts';
 import { MESSAGE_RECEIVED } from '../../eventing/chat.ts';
 import { EGRESS_TYPES } from '../../gateway/egress.ts';
-import { ECHO, type Pod, fixture, freePort, startPod, waitFor } from '../pod.ts';
+import { ECHO, type Pod, fixture, loggedPort, startPod, waitFor } from '../pod.ts';
 import { redisServerPath, startRedis } from '../redis.ts';
 import { ROOT } from '../shared.ts';
 import { TestClient } from './harness.ts';
@@ -32,8 +32,7 @@ let b: Replica;
 const stateDir = mkdtempSync(join(tmpdir(), 'knbot-replicas-'));
 
 async function startReplica(brokerUrl: string, redisUrl: string): Promise<Replica> {
-  const [port, egressPort] = [await freePort(), await freePort()];
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo,stream', '--broker', brokerUrl, '--port', String(port), '--egress-port', String(egressPort), '--redis', redisUrl, '--host', '127.0.0.1'], {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo,stream', '--broker', brokerUrl, '--port', '0', '--egress-port', '0', '--redis', redisUrl, '--host', '127.0.0.1'], {
     cwd: ROOT,
     env: { ...process.env, KNBOT_GATEWAY_TOKENS: `${TOKEN}=alice` },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,11 +40,11 @@ async function startReplica(brokerUrl: string, redisUrl: string): Promise<Replic
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await waitFor(() => {
+  const port = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`knbot gateway exited: ${out}`);
-    return out.includes('"gateway listening"');
+    return loggedPort(out, 'gateway listening');
   }, 'the gateway to listen', 20_000);
-  return { port, egressPort, child, output: () => out };
+  return { port, egressPort: loggedPort(out, 'gateway listening', 'egressPort')!, child, output: () => out };
 }
 
 beforeAll(async () => {

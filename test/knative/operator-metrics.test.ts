@@ -7,7 +7,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, operatorCrdFiles, startApiServer } from '../apiserver.ts';
 import { count, metricsOf, sample, scrape } from '../metrics.ts';
-import { freePort, waitFor } from '../pod.ts';
+import { loggedPort, waitFor } from '../pod.ts';
 import { ROOT, sharedDir } from '../shared.ts';
 
 const available = await apiServerAvailable();
@@ -42,8 +42,7 @@ describe.skipIf(!available || !shared)('knbot operator metrics', () => {
   });
 
   const start = async (): Promise<OperatorProcess> => {
-    const port = await freePort();
-    const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', ns, '--lease-duration', '5', '--metrics-port', String(port)], {
+    const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', ns, '--lease-duration', '5', '--metrics-port', '0'], {
       env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -51,9 +50,9 @@ describe.skipIf(!available || !shared)('knbot operator metrics', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    await waitFor(() => {
+    const port = await waitFor(() => {
       if (child.exitCode !== null) throw new Error(`knbot operator exited: ${out}`);
-      return out.includes('"msg":"metrics listening"');
+      return loggedPort(out, 'metrics listening');
     }, 'the metrics port');
     return { child, url: `http://127.0.0.1:${port}`, output: () => out };
   };
