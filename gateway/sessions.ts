@@ -8,6 +8,7 @@ import type { Principal } from './auth.ts';
 import { BrokerUnavailableError } from './broker-client.ts';
 import { Connection, type ConnectionLimits, type Transport } from './connection.ts';
 import { type ClientFrame, type ErrorCode, FrameError, errorBody } from './envelope.ts';
+import { replyButtons } from './platforms/buttons.ts';
 import { type GatewayStore, SessionGoneError } from './store.ts';
 
 /** What the gateway knows of a bot a client may talk to. */
@@ -178,11 +179,14 @@ export class ChatSessions {
       return this.#appended(sessionId, { type: 'chunk', id: inReplyTo, text: String(data.text ?? ''), ...(typeof data.index === 'number' ? { index: data.index } : {}) });
     }
     this.#remember(`${sessionId} ${inReplyTo}`);
-    const { inReplyTo: _, conversation: __, ...rest } = data;
+    const { inReplyTo: _, conversation: __, buttons: ___, ...rest } = data;
+    // Buttons go to clients as they go to platforms: checked, as `{label, id, value}`, or not at all.
+    const { buttons, problem } = replyButtons(data);
+    if (problem) this.#o.log('reply buttons left out', { platform: 'websocket', bot, id: event.id, code: problem.code, path: problem.path });
     const ok =
       typeof data.error === 'string'
         ? await this.#appended(sessionId, { type: 'error', code: data.error, message: 'the bot could not answer this message', id: inReplyTo })
-        : await this.#appended(sessionId, { ...rest, type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
+        : await this.#appended(sessionId, { ...rest, ...(buttons.length ? { buttons } : {}), type: 'reply', id: inReplyTo, bot, conversation, text: String(data.text ?? '') });
     // The conversation's turn is over only when this answers the message holding it.
     if (this.#o.bot(bot)?.turnPolicy === 'reject') {
       const turn = turnKey(source, event);

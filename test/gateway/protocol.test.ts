@@ -12,6 +12,7 @@ beforeAll(async () => {
     { name: 'slow', dir: fixture('slow'), turnPolicy: 'reject' },
     // bot.yaml: debounce, 300 ms (applied by the bot's runtime).
     { name: 'turns', dir: fixture('turns') },
+    { name: 'buttons', dir: fixture('buttons') },
   ], { cannedReplies: (ns, event) => (ns === 'default' && event === 'hello' ? { text: 'Hi there!' } : undefined) });
 }, 60_000);
 afterAll(async () => sys?.stop());
@@ -28,6 +29,23 @@ describe('the WebSocket envelope', () => {
     expect(reply).toMatchObject({ v: 1, type: 'reply', id: 'e-1', text: 'hello there', conversation: 'c1', bot: 'echo' });
     expect(c.frames.map((f) => f.type)).toEqual(['session', 'ack', 'typing', 'reply']);
     expect(seqs(c.frames)).toEqual([0, 1, 2, 3]);
+    c.close();
+  });
+
+  it("carries a reply's buttons checked, as {label, id, value}, and leaves out buttons that are malformed", async () => {
+    const c = await TestClient.connect(sys.wsUrl);
+    await c.session();
+    c.send({ type: 'message', id: 'b-1', bot: 'buttons', conversation: 'cb', text: 'hi' });
+    const reply = await c.next((f) => f.type === 'reply' && f.id === 'b-1', 'the reply with buttons');
+    expect(reply.buttons).toEqual([
+      { label: 'Red', id: 'Red', value: 'Red' },
+      { label: 'Green', id: 'green', value: 'Green' },
+      { label: 'Blue', id: 'blue', value: '#00f' },
+    ]);
+    c.send({ type: 'message', id: 'b-2', bot: 'buttons', conversation: 'cb', text: 'broken' });
+    const plain = await c.next((f) => f.type === 'reply' && f.id === 'b-2', 'the reply without its buttons');
+    expect(plain).toMatchObject({ text: 'Pick nothing' });
+    expect(plain).not.toHaveProperty('buttons');
     c.close();
   });
 
