@@ -4,6 +4,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Registry } from 'prom-client';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { metricsText } from '../eventing/metrics.ts';
+import { refuseHandshake, trackHandshake } from '../runtime/handshake.ts';
+import { HttpProblem } from '../runtime/problem.ts';
 import { AuthError, type AuthOptions, Authenticator, type Principal, credentialOf } from './auth.ts';
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
@@ -161,10 +163,16 @@ export class Gateway {
       this.#typing = new PlatformTyping({ context, timeoutSeconds: (bot) => this.bot(bot)?.timeoutSeconds, log });
       platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: '/knbot/gateway', log });
     }
-    this.#server = http.createServer(this.#app());
+    // WebSocket handshakes come to 'upgrade'; any other Upgrade header (h2c…) is a plain request.
+    this.#server = http.createServer({ shouldUpgradeCallback: (req) => req.method === 'GET' && /^websocket$/i.test(req.headers.upgrade ?? '') }, this.#app());
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (new URL(req.url ?? '/', 'http://gateway').pathname === '/v1/ws') return this.#ws.upgrade(req, socket, head);
-      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      // Until ws takes the socket, an error on it (a client gone) must not reach the process.
+      socket.on('error', () => socket.destroy());
+      const path = new URL(req.url ?? '/', 'http://gateway').pathname;
+      const done = this.#metrics.started();
+      trackHandshake(socket, (code) => done(path === '/v1/ws' ? '/v1/ws' : 'unmatched', code));
+      if (path === '/v1/ws') return this.#ws.upgrade(req, socket, head);
+      refuseHandshake(socket, new HttpProblem(404, 'not_found', 'Not found', `no WebSocket endpoint at ${path}: it is /v1/ws`));
     });
     const egress = egressHandler(this.#sessions, platforms, log, (route, result) => this.#metrics.delivered(route, result));
     this.#egress = http.createServer((req, res) => {

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { handshakeTaken, refuseBadHandshakes, refuseHandshake } from '../runtime/handshake.ts';
+import { HttpProblem } from '../runtime/problem.ts';
 import { AuthError, type Authenticator, type Principal, credentialOf } from './auth.ts';
 import type { Connection } from './connection.ts';
 import { type ClientFrame, FrameError, parseClientFrame } from './envelope.ts';
@@ -51,6 +53,7 @@ export class WsEndpoint {
   constructor(options: WsOptions) {
     this.#o = options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    refuseBadHandshakes(this.#wss);
     this.#heartbeat = setInterval(() => this.#beat(), options.limits.heartbeatMs).unref();
   }
 
@@ -58,21 +61,24 @@ export class WsEndpoint {
     return this.#clients.size;
   }
 
-  /** Takes an HTTP upgrade for `/v1/ws`. */
+  /** Takes an HTTP upgrade for `/v1/ws`, whose handshake the caller tracks (`trackHandshake`). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://gateway');
     const ip = req.socket.remoteAddress ?? 'unknown';
-    if (this.#closing) return refuse(socket, 503, 'the gateway is shutting down');
+    if (this.#closing) return refuseHandshake(socket, new HttpProblem(503, 'unavailable', 'Service unavailable', 'the gateway is shutting down', { headers: { 'retry-after': '1' } }));
     let principal: Principal | undefined;
     const credential = credentialOf(req.headers.authorization, url.searchParams);
     if (credential !== undefined || this.#o.auth.open) {
       try {
         principal = this.#o.auth.verify(credential);
       } catch (err) {
-        return refuse(socket, 401, (err as Error).message);
+        return refuseHandshake(socket, new HttpProblem(401, 'unauthorized', 'Unauthorized', (err as Error).message));
       }
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, ip, principal, url.searchParams));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      handshakeTaken(socket);
+      this.#accept(ws, ip, principal, url.searchParams);
+    });
   }
 
   /** Closes every socket with 1001 and where to resume. */
@@ -219,9 +225,4 @@ export class WsEndpoint {
       c.ws.ping();
     }
   }
-}
-
-function refuse(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ type: `urn:knbot:problem:${status === 401 ? 'unauthorized' : 'unavailable'}`, status, detail: message });
-  socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -20,7 +20,8 @@ import type { LoadedModule } from './load.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
-import { HttpProblem, sendProblem, writeProblem } from './problem.ts';
+import { refuseHandshake, trackHandshake } from './handshake.ts';
+import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
 import { sendToSink } from './sink.ts';
 import { Tracing, failSpan } from './tracing.ts';
@@ -206,17 +207,19 @@ export class PodServer {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Until ws takes the socket, an error on it (a client gone) must not reach the process.
     socket.on('error', () => socket.destroy());
+    const t0 = performance.now();
+    trackHandshake(socket, (code) => this.#metrics.observe('/v1/ws', code, (performance.now() - t0) / 1000));
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path !== '/v1/ws') return writeProblem(socket, new HttpProblem(404, 'not_found', 'Not found', `no WebSocket endpoint at ${path}: it is /v1/ws`));
+    if (path !== '/v1/ws') return refuseHandshake(socket, new HttpProblem(404, 'not_found', 'Not found', `no WebSocket endpoint at ${path}: it is /v1/ws`));
     if (!this.#sockets) {
       const why = this.#module.kind === 'bot' && this.#module.bot.onMessage ? 'this bot takes no WebSocket clients: set bot.websocket: true in its bot.yaml' : 'this bot has no onMessage';
-      return writeProblem(socket, new HttpProblem(404, 'not_found', 'Not found', why));
+      return refuseHandshake(socket, new HttpProblem(404, 'not_found', 'Not found', why));
     }
     if (!this.ready) {
       const why = this.#draining ? 'the bot is shutting down' : 'the bot is still starting';
-      return writeProblem(socket, new HttpProblem(503, 'unavailable', 'Service unavailable', why, { headers: { 'retry-after': '1' } }));
+      return refuseHandshake(socket, new HttpProblem(503, 'unavailable', 'Service unavailable', why, { headers: { 'retry-after': '1' } }));
     }
     this.#sockets.upgrade(req, socket, head);
   }

@@ -8,6 +8,7 @@ import type { ServeConfig } from './config.ts';
 import { type DirectFrame, type ErrorCode, FrameError, parseDirectFrame } from './envelope.ts';
 import type { Logger } from './log.ts';
 import { andThen, isPromiseLike } from './maybe.ts';
+import { handshakeTaken, refuseBadHandshakes } from './handshake.ts';
 import { HttpProblem } from './problem.ts';
 import { type FrameSink, SOCKET_SESSION_LIMITS, type SocketSession, type SocketSessionLimits, SocketSessions } from './socket-sessions.ts';
 import { type Tracing, failSpan } from './tracing.ts';
@@ -73,6 +74,7 @@ export class DirectSockets {
     this.#sessions = new SocketSessions(sessionLimits);
     // A frame carries one message: it may be as large as a request body, and no larger.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: host.config.maxBodyBytes, perMessageDeflate: false, clientTracking: false });
+    refuseBadHandshakes(this.#wss);
     this.#heartbeat = setInterval(() => this.#beat(), limits.heartbeatMs).unref();
   }
 
@@ -83,7 +85,10 @@ export class DirectSockets {
 
   /** Takes an HTTP upgrade the server has routed here. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      handshakeTaken(socket);
+      this.#accept(ws);
+    });
   }
 
   /** SIGTERM, once in-flight turns are over: every socket closes with 1001 and where it was. */

@@ -2,6 +2,7 @@
 // and on the public port only where it does not face the internet; each series moves with the traffic.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPLY_SEND } from '../../eventing/chat.ts';
@@ -148,6 +149,47 @@ describe('a gateway that asks clients who they are', () => {
       } finally {
         await gateway.close();
       }
+    }
+  });
+});
+
+/** A WebSocket handshake by hand: the status it got (101 when taken) and the problem body of a refusal. */
+function handshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body?: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', ...headers } });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode! });
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('WebSocket handshakes', () => {
+  it('are counted in knbot_requests_total by how they ended, and refused ones answered with problems', async () => {
+    const gateway = new Gateway({ brokerUrl: 'http://127.0.0.1:9/', bots: () => [], auth: { tokens: parseTokens('t=u') } });
+    const { port, egressPort } = await gateway.start(0);
+    try {
+      const ws = `http://127.0.0.1:${port}/v1/ws`;
+      expect(await handshake(`${ws}?token=t`)).toEqual({ status: 101 });
+      expect(await handshake(`${ws}?token=wrong`)).toMatchObject({ status: 401, body: { type: 'urn:knbot:problem:unauthorized', status: 401 } });
+      expect(await handshake(`${ws}?token=t`, { 'sec-websocket-key': 'not a key' })).toMatchObject({ status: 400, body: { type: 'urn:knbot:problem:bad_handshake', detail: expect.stringMatching(/Sec-WebSocket-Key/) } });
+      expect(await handshake(`http://127.0.0.1:${port}/v1/nowhere-${Date.now()}`)).toMatchObject({ status: 404, body: { status: 404 } });
+      const text = await metricsOf(`http://127.0.0.1:${egressPort}/metrics`);
+      expect(count(text, 'knbot_requests_total', { route: '/v1/ws', code: '101' })).toBe(1);
+      expect(count(text, 'knbot_requests_total', { route: '/v1/ws', code: '401' })).toBe(1);
+      expect(count(text, 'knbot_requests_total', { route: '/v1/ws', code: '400' })).toBe(1);
+      expect(count(text, 'knbot_requests_total', { route: 'unmatched', code: '404' })).toBe(1);
+      expect(text).not.toContain('nowhere-');
+      expect(sample(text, 'knbot_inflight_requests')).toBe(0);
+    } finally {
+      await gateway.close();
     }
   });
 });

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ECHO, type Pod, fixture, startPod, waitFor } from '../pod.ts';
@@ -114,6 +115,28 @@ describe('a pod with bot.websocket: true', () => {
     expect(pod.output()).not.toContain('whisper-7781');
   });
 
+  it('counts handshakes under /v1/ws by how they ended, and answers one ws refuses with a 400 problem', async () => {
+    const count = (text: string, code: number) => Number(new RegExp(`knbot_requests_total\\{route="/v1/ws",code="${code}",bot="ws-stream"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const before = await metrics(pod);
+    const c = await Client.connect(wsUrl(pod));
+    await c.session();
+    c.ws.terminate();
+    const bad = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = request(`${pod.url}/v1/ws`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'not a key', 'sec-websocket-version': '13' } });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(bad).toMatchObject({ status: 400, body: { type: 'urn:knbot:problem:bad_handshake', detail: expect.stringMatching(/Sec-WebSocket-Key/) } });
+    const after = await metrics(pod);
+    expect(count(after, 101) - count(before, 101)).toBe(1);
+    expect(count(after, 400) - count(before, 400)).toBe(1);
+  });
+
   it('closes with 1009 on a frame larger than the pod takes a body', async () => {
     const c = await Client.connect(wsUrl(pod));
     await c.session();
@@ -197,6 +220,7 @@ describe('a pod without bot.websocket: true', () => {
     const r = await refusal(wsUrl(pod));
     expect([r.status, r.contentType, r.body.type]).toEqual([404, 'application/problem+json', 'urn:knbot:problem:not_found']);
     expect(r.body.detail).toMatch(/bot\.websocket: true/);
+    expect(await metrics(pod)).toMatch(/knbot_requests_total\{route="\/v1\/ws",code="404",bot="echo"\} 1\b/);
     // Plain requests are as before.
     expect((await fetch(`${pod.url}/v1/ws`)).status).toBe(404);
     expect((await fetch(`${pod.url}/health/liveness`)).status).toBe(200);
