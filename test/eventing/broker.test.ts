@@ -192,7 +192,7 @@ describe('the local broker', () => {
     expect((await fetch(broker.url, { method: 'POST', headers: { 'content-type': 'application/cloudevents+json' }, body: '{"id":1}' })).status).toBe(400);
     await waitFor(() => ok.received.length === n && flaky.received.length === 2 * n && dls.received.length === n && busy.received.length === n, 'every route to have had its attempts', 10_000);
     // A subscriber has an attempt before the broker has its answer: wait for every outcome to be counted.
-    const outcomes = [['echo', 'delivered'], ['flaky', 'retry'], ['flaky', 'delivered'], ['strict', 'dead-lettered'], ['strict#dls', 'delivered'], ['nowhere', 'dead'], ['later', 'retry']];
+    const outcomes = [['echo', 'delivered'], ['flaky', 'retry'], ['flaky', 'delivered'], ['strict', 'dead-lettered'], ['strict#dls', 'delivered'], ['nowhere', 'dead'], ['later', 'retry']] as const;
     const text = await waitFor(async () => {
       const t = await metrics();
       return outcomes.every(([route, result]) => count(t, 'knbot_events_delivered_total', { route, result }) >= n) && t;
