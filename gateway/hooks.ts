@@ -1,5 +1,5 @@
 import express from 'express';
-import { MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START, conversationOfEvent } from '../eventing/chat.ts';
+import { CARRIED_EXTENSIONS, MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START, conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { ingressTraceparent } from '../eventing/trace-context.ts';
 import { Tracing, failSpan } from '../runtime/tracing.ts';
@@ -8,12 +8,14 @@ import {
   CHAT_ADAPTERS,
   INGRESS_ADAPTERS,
   type ChatPlatform,
+  type DeliveryOutcome,
   type EgressContext,
   type EgressLimiter,
   type IngressPlatform,
   RateLimiter,
   type ReplyHandle,
   type Secrets,
+  type SendFailure,
   WebhookError,
   apiBasesFromEnv,
   isChatPlatform,
@@ -50,6 +52,12 @@ const handleKey = (platform: string, bot: string, id: string) => `h:${platform}:
 /** Set once a message's final reply went out (or failed for good): its typing indicator stops. */
 const answeredKey = (platform: string, bot: string, id: string) => `a:${platform}:${bot}:${id}`;
 const ANSWERED_TTL_MS = 3600_000;
+/** A message sent on a platform that may report it failed later: the reply it was, by the platform's message id. */
+const sentKey = (platform: string, bot: string, messageId: string) => `s:${platform}:${bot}:${messageId}`;
+/** Late failures come in seconds or minutes (131047 at once); a day covers a phone that was off. */
+const SENT_TTL_MS = 24 * 3600_000;
+/** `source` of the outcome events the gateway emits. */
+export const GATEWAY_SOURCE = '/knbot/gateway';
 
 /** Keeps a reply handle for as long as the platform honours it, and a minute more. */
 async function keepHandle(store: GatewayStore, key: string, handle: ReplyHandle): Promise<void> {
@@ -113,6 +121,7 @@ export function webhookRoutes(o: HookOptions): express.Router {
         const traceparent = ingressTraceparent(span.spanContext());
         try {
           await o.send({ ...e.raw, traceparent });
+          if (e.sendFailed && isChatPlatform(platform)) await sendLateFailure(o, platform, bot, e.sendFailed);
           if (e.normalized && isChatPlatform(platform)) await restoreButton(o, platform, bot, e.normalized);
           if (e.normalized) {
             // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
@@ -151,6 +160,33 @@ export function webhookRoutes(o: HookOptions): express.Router {
   router.post('/hooks/:platform/:bot', raw, handle);
   router.get('/hooks/:platform/:bot', handle);
   return router;
+}
+
+/**
+ * A message the platform took and now reports failed: the reply it belonged to fails, as a
+ * `reply.failed` with `late: true` after its `reply.delivered`. One per reply, whichever of its messages
+ * failed (the outcome's id is the reply's). A message this gateway did not send, or sent over a day ago,
+ * stays a raw status event only.
+ */
+async function sendLateFailure(o: HookOptions, platform: ChatPlatform, bot: string, failure: SendFailure): Promise<void> {
+  const sent = await o.store.get(sentKey(platform, bot, failure.messageId));
+  if (sent === undefined) return;
+  const outcome: DeliveryOutcome = { ok: false, reason: failure.reason, retryable: false };
+  if (failure.platformErrorCode !== undefined) outcome.platformErrorCode = failure.platformErrorCode;
+  const event = replyOutcomeEvent(JSON.parse(sent) as CloudEvent, outcome, GATEWAY_SOURCE, Date.now());
+  Object.assign(event.data as Record<string, unknown>, { platformMessageId: failure.messageId, late: true });
+  await o.send(event);
+  o.log('reply failed after delivery', { platform, bot, id: event.id, code: failure.platformErrorCode });
+}
+
+/** What a late failure needs of a reply to name it: its id, source, subject, chat extensions and `inReplyTo`; no text. */
+function sentReply(reply: CloudEvent): string {
+  const kept: CloudEvent = { specversion: '1.0', id: reply.id, source: reply.source, type: reply.type };
+  if (reply.subject !== undefined) kept.subject = reply.subject;
+  for (const name of CARRIED_EXTENSIONS) if (reply[name] !== undefined) kept[name] = reply[name];
+  const inReplyTo = (reply.data as { inReplyTo?: unknown } | undefined)?.inReplyTo;
+  if (typeof inReplyTo === 'string') kept.data = { inReplyTo };
+  return JSON.stringify(kept);
 }
 
 /** A press on a button the gateway sent names the bot's own id and value; the store failing only loses that. */
@@ -279,7 +315,15 @@ export function platformEgress(o: EgressOptions): (event: CloudEvent) => Promise
       o.log('reply not delivered yet', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });
       throw new Error(`${platform} did not take the reply yet: ${outcome.reason}`);
     }
-    if (outcome.ok) await o.store.claim(doneKey, '1', 24 * 3600_000);
+    if (outcome.ok) {
+      await o.store.claim(doneKey, '1', 24 * 3600_000);
+      if (CHAT_ADAPTERS[platform].reportsLateFailures) {
+        const ids = outcome.sentMessageIds ?? (outcome.platformMessageId !== undefined ? [outcome.platformMessageId] : []);
+        const kept = sentReply(event);
+        // The reply went out: failing to remember it only loses a late failure, never the outcome event.
+        await Promise.all(ids.map((id) => o.store.put(sentKey(platform, bot, id), kept, SENT_TTL_MS))).catch((err: Error) => o.log('sent message not remembered', { platform, bot, id: event.id, error: err.message }));
+      }
+    }
     await answered();
     await o.send(replyOutcomeEvent(event, outcome, o.source, Date.now())).catch((err: Error) => o.log('outcome event not stored', { error: err.message }));
     if (!outcome.ok) o.log('reply failed', { platform, bot, id: event.id, status: outcome.status, reason: outcome.reason });

@@ -10,7 +10,7 @@ import { AuthError, type AuthOptions, Authenticator, type Principal, credentialO
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
-import { type ChannelSecrets, egressContexts, platformEgress, webhookRoutes } from './hooks.ts';
+import { type ChannelSecrets, GATEWAY_SOURCE, egressContexts, platformEgress, webhookRoutes } from './hooks.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { PlatformTyping } from './platform-typing.ts';
 import type { EgressContext } from './platforms/index.ts';
@@ -161,7 +161,7 @@ export class Gateway {
         return c;
       };
       this.#typing = new PlatformTyping({ context, timeoutSeconds: (bot) => this.bot(bot)?.timeoutSeconds, log });
-      platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: '/knbot/gateway', log });
+      platforms ??= platformEgress({ store: this.#store, send, channels: options.channels, context, typing: this.#typing, source: GATEWAY_SOURCE, log });
     }
     // WebSocket handshakes come to 'upgrade'; any other Upgrade header (h2c…) is a plain request.
     this.#server = http.createServer({ shouldUpgradeCallback: (req) => req.method === 'GET' && /^websocket$/i.test(req.headers.upgrade ?? '') }, this.#app());

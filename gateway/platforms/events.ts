@@ -1,7 +1,7 @@
 // Builds the raw and normalized chat CloudEvents of DESIGN §6 from what an adapter read.
 import { ACTION_INVOKED, type Conversation, MEMBER_JOINED, MESSAGE_RECEIVED, conversationKey } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
-import type { ChatPlatform, IngressEvent, ReplyHandle } from './types.ts';
+import type { ChatPlatform, IngressEvent, ReplyHandle, SendFailure } from './types.ts';
 
 export { ACTION_INVOKED, MEMBER_JOINED, MESSAGE_RECEIVED };
 
@@ -59,6 +59,7 @@ export interface EventParts {
   redelivery?: boolean;
   normalized?: { type: string; data: ChatData };
   replyHandle?: ReplyHandle;
+  sendFailed?: SendFailure;
 }
 
 /**
@@ -94,6 +95,7 @@ export function ingressEvent(p: EventParts): IngressEvent {
     out.normalized = normalized;
   }
   if (p.replyHandle && p.normalized) out.replyHandle = p.replyHandle;
+  if (p.sendFailed) out.sendFailed = p.sendFailed;
   return out;
 }
 

@@ -55,8 +55,19 @@ export interface IngressEvent {
   raw: CloudEvent;
   normalized?: CloudEvent;
   replyHandle?: ReplyHandle;
+  /** The platform says a message the gateway sent was not delivered after all (WhatsApp's `failed` status). */
+  sendFailed?: SendFailure;
   /** `<source> <id>` of the platform's own event id: retries of the same event share it. */
   dedupeKey: string;
+}
+
+/** A sent message's late failure, as the platform reports it; names no text. */
+export interface SendFailure {
+  /** The platform's id of the message that failed (a `wamid`). */
+  messageId: string;
+  /** As a reply's own failure would be reported: `outside_customer_service_window`, or the platform's title. */
+  reason: string;
+  platformErrorCode?: number;
 }
 
 export interface WebhookResult {
@@ -115,6 +126,8 @@ export type DeliveryOutcome =
   | {
       ok: true;
       platformMessageId?: string;
+      /** Every message the reply went out as, where the platform may report one failed later (`reportsLateFailures`). */
+      sentMessageIds?: string[];
       /** What to keep for the next reply: a new handle, or `null` to forget it. Absent: keep it as it is. */
       handle?: ReplyHandle | null;
     }
@@ -161,6 +174,11 @@ export interface ChatAdapter extends IngressAdapter {
   /** Environment variable that overrides the API base URL, and the public default. */
   readonly apiBaseEnv: string;
   readonly defaultApiBase: string;
+  /**
+   * The platform may take a message and report later, in a webhook, that it failed (WhatsApp: a `failed`
+   * status, 131047 among others). The gateway then remembers what it sent, to turn that into `reply.failed`.
+   */
+  readonly reportsLateFailures?: boolean;
   /** Delivers a `dev.knbot.chat.reply.send` event. Never throws: failures are outcomes. */
   deliverReply(reply: CloudEvent, handle: ReplyHandle | undefined, secrets: Secrets, ctx: EgressContext): Promise<DeliveryOutcome>;
   /** Shows the platform's typing indicator once: one attempt, never waiting for a rate limit. Never throws. */

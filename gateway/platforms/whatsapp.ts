@@ -10,7 +10,7 @@ import { type Button, fit, replyButtons, splitTail, wireId, withNumberedList } f
 import { type Verdict, callApi, credentialKey, failed, httpVerdict, missingSecret, replyText, splitText } from './egress.ts';
 import { ACTION_INVOKED, type Attachment, type ChatData, type EventParts, MESSAGE_RECEIVED, ingressEvent, secondsToTime, str, typeSegment, without } from './events.ts';
 import type { BucketSpec } from './rate-limit.ts';
-import { type ChatAdapter, type DeliveryOutcome, type EgressContext, type IngressEvent, type ReplyHandle, type Secrets, type TypingOutcome, type TypingTarget, WebhookError, type WebhookRequest, type WebhookResult } from './types.ts';
+import { type ChatAdapter, type DeliveryOutcome, type EgressContext, type IngressEvent, type ReplyHandle, type Secrets, type SendFailure, type TypingOutcome, type TypingTarget, WebhookError, type WebhookRequest, type WebhookResult } from './types.ts';
 import { perConversation, shared, skipped, typingCall } from './typing.ts';
 import { hmacSha256, headerValue, isObject, malformed, parseHex, parseJson, requireSecret, safeEqual, secretEquals, unauthorized } from './verify.ts';
 
@@ -103,6 +103,7 @@ function fromChange(object: string, wabaId: string, change: Obj, req: WebhookReq
       parts.conversation = { id: recipient };
       parts.user = recipient;
     }
+    if (status === 'failed') parts.sendFailed = sendFailure(id, s);
     out.push(ingressEvent(parts));
   }
   return out;
@@ -154,6 +155,17 @@ export const OUTSIDE_WINDOW_CODE = 131047;
 /** Throughput (130429) and pair rate limit (131056): Meta answers them with HTTP 400, but they pass. */
 const RATE_LIMIT_CODES = new Set([130429, 131056]);
 export const OUTSIDE_WINDOW_REASON = 'outside_customer_service_window';
+
+/**
+ * A `failed` status: Meta took the message, then could not deliver it. Its first error names why, as the
+ * messages API would have (131047: outside the 24-hour window).
+ */
+function sendFailure(messageId: string, status: Obj): SendFailure {
+  const error = Array.isArray(status.errors) ? status.errors.find(isObject) : undefined;
+  const code = typeof error?.code === 'number' ? error.code : undefined;
+  const reason = code === OUTSIDE_WINDOW_CODE ? OUTSIDE_WINDOW_REASON : (str(error?.title) ?? str(error?.message) ?? 'WhatsApp reported the message failed');
+  return code === undefined ? { messageId, reason } : { messageId, reason, platformErrorCode: code };
+}
 
 /** The Graph error object's `code`, if the body is one. */
 export function graphErrorCode(body: unknown): number | undefined {
@@ -231,7 +243,7 @@ export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHand
   const phoneNumberId = secrets.phoneNumberId;
   if (!phoneNumberId) return missingSecret('whatsapp', 'phoneNumberId');
   const to = conversationOfEvent(reply).id;
-  let messageId: string | undefined;
+  const sentIds: string[] = [];
   for (const message of whatsappMessages(text, replyButtons(reply.data).buttons)) {
     const body = { messaging_product: 'whatsapp', recipient_type: 'individual', to, ...message };
     const url = `${ctx.apiBase}/${WHATSAPP_API_VERSION}/${phoneNumberId}/messages`;
@@ -243,9 +255,10 @@ export async function deliverWhatsAppReply(reply: CloudEvent, _handle: ReplyHand
       return out;
     }
     const sent = isObject(r.body) && Array.isArray(r.body.messages) ? r.body.messages[0] : undefined;
-    messageId ??= isObject(sent) ? str(sent.id) : undefined;
+    const id = isObject(sent) ? str(sent.id) : undefined;
+    if (id !== undefined) sentIds.push(id);
   }
-  return messageId === undefined ? { ok: true } : { ok: true, platformMessageId: messageId };
+  return sentIds.length === 0 ? { ok: true } : { ok: true, platformMessageId: sentIds[0]!, sentMessageIds: sentIds };
 }
 
 /**
@@ -270,6 +283,7 @@ export const whatsapp: ChatAdapter = {
   platform: 'whatsapp',
   apiBaseEnv: 'KNBOT_WHATSAPP_API_URL',
   defaultApiBase: 'https://graph.facebook.com',
+  reportsLateFailures: true,
   handleWebhook: handleWhatsAppWebhook,
   deliverReply: deliverWhatsAppReply,
   startTyping: startWhatsAppTyping,

@@ -1,8 +1,11 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
-import { validateCloudEvent } from '../../../eventing/codec.ts';
+import { type CloudEvent, validateCloudEvent } from '../../../eventing/codec.ts';
 import { WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
-import { egressContexts, platformEgress } from '../../../gateway/hooks.ts';
+import { egressContexts, platformEgress, webhookRoutes } from '../../../gateway/hooks.ts';
 import { PlatformTyping } from '../../../gateway/platform-typing.ts';
 import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { replyOutcomeEvent } from '../../../gateway/platforms/egress.ts';
@@ -164,7 +167,7 @@ describe('WhatsApp egress', () => {
   it('sends a text message to the phone number, with a Bearer token', async () => {
     fake.requests.length = 0;
     const out = await deliverWhatsAppReply(reply(), undefined, secrets, egressContext(fake.url));
-    expect(out).toEqual({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./) });
+    expect(out).toEqual({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./), sentMessageIds: [expect.stringMatching(/^wamid\./)] });
     expect(fake.requests[0]).toMatchObject({
       path: `/${WHATSAPP_API_VERSION}/106540352242922/messages`,
       body: { messaging_product: 'whatsapp', recipient_type: 'individual', to: '16505551234', type: 'text', text: { preview_url: false, body: 'Yes, in blue.' } },
@@ -266,6 +269,74 @@ describe("WhatsApp's 24-hour customer-service window", () => {
   });
 });
 
+describe('a message WhatsApp took, then reported failed', () => {
+  let fake: FakeWhatsApp;
+  let server: Server;
+  let url: string;
+  const store = new MemoryGatewayStore();
+  const sent: CloudEvent[] = [];
+  const logs: [string, Record<string, unknown> | undefined][] = [];
+  const log = (msg: string, fields?: Record<string, unknown>) => void logs.push([msg, fields]);
+  const channels = (bot: string, platform: string) => (bot === 'echo' && platform === 'whatsapp' ? secrets : undefined);
+  beforeAll(async () => {
+    fake = await startFakeWhatsApp(secrets.accessToken, secrets.phoneNumberId);
+    const app = express();
+    app.use(webhookRoutes({ store, send: async (e) => void sent.push(e), channels, namespace: 'default', maxBodyBytes: 1 << 20, dedupeTtlMs: 60_000, log }));
+    server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/whatsapp/echo`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await fake.close();
+    await store.close();
+  });
+
+  /** Meta's status webhook for one of our messages: `failed`, with the error it names. */
+  const failedStatus = (wamid: string, error: Record<string, unknown>) => ({
+    object: 'whatsapp_business_account',
+    entry: [{ id: '102290129340398', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: value.metadata, statuses: [{ id: wamid, status: 'failed', timestamp: '1749416500', recipient_id: '16505551234', errors: [error] }] } }] }],
+  });
+  const postSigned = (body: unknown) => {
+    const text = JSON.stringify(body);
+    return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signHub(secrets.appSecret, text) }, body: text });
+  };
+
+  it('turns into reply.failed for the reply, late, after its reply.delivered; once per reply; never for messages it did not send', async () => {
+    const context = egressContexts({ KNBOT_WHATSAPP_API_URL: fake.url }, log);
+    const egress = platformEgress({ store, send: async (e) => void sent.push(e), channels, context, typing: new PlatformTyping({ context, timeoutSeconds: () => undefined, log }), source: '/knbot/gateway', log });
+    // Long enough for two messages: both are remembered, and a failure of either fails the reply.
+    const text = `${'a'.repeat(4000)} ${'b'.repeat(200)}`;
+    const reply = { ...chatReplyEvent({ id: 'wamid.IN', conversation: { id: '16505551234' } }, { text }, '/bots/default/echo'), chatbot: 'echo', chatplatform: 'whatsapp' };
+    expect(await egress(reply)).toBe('delivered');
+    const delivered = sent.find((e) => e.type === 'dev.knbot.chat.reply.delivered')!;
+    expect(fake.requests.filter((r) => r.path.endsWith('/messages'))).toHaveLength(2);
+    // The fake numbers the messages it takes: the reply's second message is the one after its first.
+    const first = String((delivered.data as { platformMessageId: string }).platformMessageId);
+    const second = `wamid.FAKE${String(Number(first.slice('wamid.FAKE'.length)) + 1).padStart(8, '0')}`;
+
+    sent.length = 0;
+    expect((await postSigned(failedStatus(second, { code: 131047, title: 'Re-engagement message', message: 'Re-engagement message' }))).status).toBe(200);
+    expect(sent.map((e) => e.type)).toEqual(['dev.knbot.whatsapp.status.failed', 'dev.knbot.chat.reply.failed']);
+    const failed = sent[1]!;
+    expect(failed).toMatchObject({ id: `${reply.id}:failed`, source: '/knbot/gateway', subject: reply.subject, chatbot: 'echo', chatplatform: 'whatsapp' });
+    expect(failed.data).toEqual({ replyId: reply.id, replySource: reply.source, inReplyTo: 'wamid.IN', reason: 'outside_customer_service_window', retryable: false, platformErrorCode: 131047, platformMessageId: second, late: true });
+    expect(validateCloudEvent(failed)).toEqual([]);
+    expect(JSON.stringify(failed)).not.toContain('aaaa');
+
+    // The first message failing too names the same reply: the same outcome id, which the broker keeps once.
+    sent.length = 0;
+    await postSigned(failedStatus(first, { code: 131026, title: 'Message undeliverable' }));
+    expect(sent.find((e) => e.type === 'dev.knbot.chat.reply.failed')).toMatchObject({ id: `${reply.id}:failed`, data: { reason: 'Message undeliverable', platformErrorCode: 131026 } });
+
+    // A status for a message this gateway never sent is a raw event only.
+    sent.length = 0;
+    await postSigned(failedStatus('wamid.SOMEONE-ELSES', { code: 131047, title: 'Re-engagement message' }));
+    expect(sent.map((e) => e.type)).toEqual(['dev.knbot.whatsapp.status.failed']);
+  });
+});
+
 describe('WhatsApp reply buttons', () => {
   let fake: FakeWhatsApp;
   beforeAll(async () => {
@@ -277,7 +348,9 @@ describe('WhatsApp reply buttons', () => {
   const send = async (event: ReturnType<typeof withButtons>) => {
     fake.requests.length = 0;
     const out = await deliverWhatsAppReply(event, undefined, secrets, egressContext(fake.url));
-    expect(out).toEqual({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./) });
+    expect(out).toMatchObject({ ok: true, platformMessageId: expect.stringMatching(/^wamid\./) });
+    // Every message the reply went out as, the first one first.
+    expect(out.ok && [out.sentMessageIds?.length, out.sentMessageIds?.[0]]).toEqual([fake.requests.length, out.ok && out.platformMessageId]);
     return fake.requests.map((r) => r.body);
   };
   const envelope = { messaging_product: 'whatsapp', recipient_type: 'individual', to: '16505551234' };
