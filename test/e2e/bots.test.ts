@@ -58,10 +58,7 @@ describe('npm start with no model configured', () => {
     // min-scale 1: an instance starts with the system, before any message.
     await waitFor(async () => botOf(await dev.state(), 'faq').instances.some((i) => i.state === 'ready'), 'the warm faq instance', 20_000);
     const starts = botOf(await dev.state(), 'faq').coldStarts.length;
-    const t0 = Date.now();
     const body = await chat('faq', 'How do I write a bot?', 'e2e-faq');
-    // Well under the 2.5 s its init takes: nobody waited for it.
-    expect(Date.now() - t0).toBeLessThan(2000);
     expect(body.text).toContain('(source: README.md › Writing a bot)');
     expect(botOf(await dev.state(), 'faq').coldStarts).toHaveLength(starts);
   });

@@ -98,7 +98,8 @@ describe('the local broker', () => {
     // Knative's retry client waits d, 2d, 4d before retries 1, 2, 3.
     [200, 400, 800].forEach((want, i) => {
       expect(gaps[i]).toBeGreaterThanOrEqual(want - 20);
-      expect(gaps[i]).toBeLessThan(want + 400);
+      // Late timers on a busy machine only lengthen a gap; the lower bounds tell the backoff apart.
+      expect(gaps[i]).toBeLessThan(want * 2 + 300);
     });
     await new Promise((r) => setTimeout(r, 300));
     expect(sub.received).toHaveLength(4);

@@ -12,7 +12,7 @@ let sys: ChatSystem;
 beforeAll(async () => {
   sys = await startChatSystem([{ name: 'echo', dir: ECHO }], {
     auth: { tokens: new Map([['alice-token', { id: 'alice' }]]), ticketSecret: SECRET },
-    limits: { clientRate: 2, clientBurst: 3, heartbeatMs: 300, authTimeoutMs: 500, maxBufferedBytes: 64 * 1024, maxRefusedInRow: 20 },
+    limits: { clientRate: 2, clientBurst: 3, heartbeatMs: 1000, authTimeoutMs: 500, maxBufferedBytes: 64 * 1024, maxRefusedInRow: 20 },
   });
 }, 60_000);
 afterAll(async () => sys?.stop());
@@ -102,7 +102,7 @@ describe('limits', () => {
     const before = sys.gateway.sockets;
     // Stop reading: the client answers no ping from now on.
     (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-    await waitFor(() => sys.gateway.sockets < before, 'the gateway to drop the dead peer', 5_000);
+    await waitFor(() => sys.gateway.sockets < before, 'the gateway to drop the dead peer', 10_000);
   });
 
 });

@@ -10,8 +10,9 @@ beforeAll(async () => {
     { name: 'echo', dir: ECHO },
     { name: 'stream', dir: fixture('stream') },
     { name: 'slow', dir: fixture('slow'), turnPolicy: 'reject' },
-    // bot.yaml: debounce, 300 ms (applied by the bot's runtime).
-    { name: 'turns', dir: fixture('turns') },
+    // bot.yaml: debounce (applied by the bot's runtime).
+    // A window a loaded machine cannot split a burst of two frames across.
+    { name: 'turns', dir: fixture('turns'), env: { KNBOT_DEBOUNCE_MS: '1000' } },
     { name: 'buttons', dir: fixture('buttons') },
   ], { cannedReplies: (ns, event) => (ns === 'default' && event === 'hello' ? { text: 'Hi there!' } : undefined) });
 }, 60_000);
@@ -161,7 +162,7 @@ describe('turn policies', () => {
   it('reject: a conversation is held per user, so another user naming it is not refused', async () => {
     const c = await TestClient.connect(sys.wsUrl);
     await c.session();
-    c.send({ type: 'message', id: 'rju-1', bot: 'slow', conversation: 'named', text: '600', user: { id: 'alice' } });
+    c.send({ type: 'message', id: 'rju-1', bot: 'slow', conversation: 'named', text: '2000', user: { id: 'alice' } });
     await c.next((f) => f.type === 'ack' && f.id === 'rju-1', 'alice\'s ack');
     c.send({ type: 'message', id: 'rju-2', bot: 'slow', conversation: 'named', text: '10', user: { id: 'bob' } });
     expect((await c.next((f) => (f.type === 'reply' || f.type === 'error') && f.id === 'rju-2', 'bob\'s answer')).text).toBe('slept 10');
@@ -307,7 +308,8 @@ describe('GET /v1/stream', () => {
     ac.abort();
     // Away: a message sent meanwhile is answered into the session, and the stream picks it up.
     await fetch(`${sys.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId, id: 'sse-2', bot: 'echo', conversation: 's1', text: 'while away' }) });
-    await new Promise((r) => setTimeout(r, 300));
+    // The broker settles the reply's delivery to the egress port once the gateway has appended it.
+    await waitFor(() => sys.broker.pending() === 0, 'the reply to reach the session', 10_000);
     const back = new AbortController();
     const again = sse(await fetch(`${sys.url}/v1/stream`, { headers: { 'last-event-id': lastId }, signal: back.signal }));
     const replayed: string[] = [];

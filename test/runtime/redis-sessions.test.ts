@@ -45,7 +45,7 @@ describe.skipIf(!bin)('sessions in Redis', () => {
 
   describe('holding a conversation for a turn', () => {
     const stores: RedisSessionStore[] = [];
-    const make = (leaseMs = 300) => {
+    const make = (leaseMs = 1000) => {
       const store = new RedisSessionStore({ redis: server.url, prefix: 'held:', holdPrefix: 'hold:', leaseMs, onError: () => {} });
       stores.push(store);
       return store;
@@ -73,9 +73,9 @@ describe.skipIf(!bin)('sessions in Redis', () => {
     });
 
     it('keeps a live pod\'s hold past its lease, renewing it', async () => {
-      const [a, b] = [make(150), make(150)];
+      const [a, b] = [make(600), make(600)];
       const held = (await a.hold('long', { wait: true, signal: never }))!;
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 2000));
       expect(await b.hold('long', { wait: false, signal: never })).toBeUndefined();
       expect(await held.save({ ok: true })).toBe(true);
       await held.release();
@@ -171,6 +171,9 @@ describe.skipIf(!bin)('sessions in Redis', () => {
     };
     const chat = (pod: Pod, conversation: string, text: string) =>
       fetch(`${pod.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ conversation, text }) });
+    /** Until a pod holds `conversation` in Redis: its turn has started. */
+    const held = (conversation: string) => waitFor(async () => (await raw.keys('knbot:turn:turns:*')).some((k) => k.endsWith(`|${conversation}`)), `a pod to hold ${conversation}`);
+    const inFlight = (pod: Pod, n: number) => waitFor(async () => new RegExp(`knbot_inflight_requests\\{bot="turns"\\} ${n}\\b`).test(await (await fetch(`${pod.url}/metrics`)).text()), `${n} in flight on a pod`);
     afterAll(async () => {
       await Promise.all(pods.map((p) => p.stop()));
     });
@@ -178,13 +181,13 @@ describe.skipIf(!bin)('sessions in Redis', () => {
     it('queue: a turn on one pod waits for the conversation\'s turn running on the other', async () => {
       const [a, b] = await Promise.all([start('queue'), start('queue')]);
       const first = chat(a, 'q', '600 first').then(jsonOf);
-      await new Promise((r) => setTimeout(r, 150));
+      await held('q');
       const [one, two] = await Promise.all([first, chat(b, 'q', '0 second').then(jsonOf)]);
       expect([one.text, two.text]).toEqual(['got 600 first', 'got 0 second']);
       expect(two.started).toBeGreaterThanOrEqual(one.ended);
       // Another conversation on the second pod went ahead meanwhile.
       const third = chat(a, 'q', '600 third').then(jsonOf);
-      await new Promise((r) => setTimeout(r, 150));
+      await held('q');
       const other = await chat(b, 'elsewhere', '0 other').then(jsonOf);
       expect(other.ended).toBeLessThan((await third).ended);
     });
@@ -193,10 +196,10 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
       // A turn that does not stop when interrupted ("!"), on the first pod.
       const first = chat(a, 'i', '800! first').then(jsonOf);
-      await new Promise((r) => setTimeout(r, 150));
+      await held('i');
       // On the second pod, one message waits for the hold, and the next replaces it.
       const waiting = chat(b, 'i', '0 waiting').then(jsonOf);
-      await new Promise((r) => setTimeout(r, 100));
+      await inFlight(b, 1);
       const newer = chat(b, 'i', '0 newer').then(jsonOf);
       const [one, replaced, last] = await Promise.all([first, waiting, newer]);
       expect(one.text).toBe('got 800! first');
@@ -209,7 +212,7 @@ describe.skipIf(!bin)('sessions in Redis', () => {
     it('reject: a message to one pod is turned away while the other runs the conversation\'s turn', async () => {
       const [a, b] = await Promise.all([start('reject'), start('reject')]);
       const first = chat(a, 'r', '800 first').then(jsonOf);
-      await new Promise((r) => setTimeout(r, 200));
+      await held('r');
       const refused = await chat(b, 'r', '0 second');
       expect(refused.status).toBe(409);
       expect(await refused.json()).toMatchObject({ type: 'urn:knbot:problem:turn_in_progress' });

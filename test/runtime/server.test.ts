@@ -162,7 +162,7 @@ describe('limits', () => {
   });
 
   it('answers past the concurrency limit with 503 and Retry-After', async () => {
-    const slow = [fetch(`${pod.url}/`, chat('600', 'a')), fetch(`${pod.url}/`, chat('600', 'b'))];
+    const slow = [fetch(`${pod.url}/`, chat('3000', 'a')), fetch(`${pod.url}/`, chat('3000', 'b'))];
     await waitFor(async () => /knbot_inflight_requests\{bot="slow"\} 2/.test(await (await fetch(`${pod.url}/metrics`)).text()), 'two in flight');
     const over = await fetch(`${pod.url}/`, chat('1', 'c'));
     expect([over.status, over.headers.get('retry-after'), (await jsonOf(over)).type]).toEqual([503, '1', 'urn:knbot:problem:overloaded']);

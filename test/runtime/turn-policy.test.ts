@@ -32,12 +32,12 @@ describe('turn policy queue', () => {
   afterAll(() => pod?.stop());
 
   it('runs one conversation\'s messages one after another, other conversations alongside', async () => {
-    const a = chat(pod, 'c1', '500 a').then(jsonOf);
+    const a = chat(pod, 'c1', '1500 a').then(jsonOf);
     await working(pod, 1);
     const b = chat(pod, 'c1', '0 b').then(jsonOf);
     const other = chat(pod, 'c2', '0 x').then(jsonOf);
     const [ra, rb, rx] = await Promise.all([a, b, other]);
-    expect([ra.text, rb.text, rx.text]).toEqual(['got 500 a', 'got 0 b', 'got 0 x']);
+    expect([ra.text, rb.text, rx.text]).toEqual(['got 1500 a', 'got 0 b', 'got 0 x']);
     expect(rb.started).toBeGreaterThanOrEqual(ra.ended);
     expect(rb.concurrent).toBe(0);
     expect(rx.ended).toBeLessThan(ra.ended);
@@ -161,13 +161,15 @@ describe('turn policy debounce', () => {
 });
 
 describe('turn policy settings', () => {
-  it('takes the policy and the window from bot.yaml (debounce, 200 ms; the default window is 800)', async () => {
+  it('takes the policy and the window from bot.yaml (debounce, 300 ms; the default window is 800)', async () => {
     const pod = await readyPod();
     try {
+      // The pod's first request pays for what it loads lazily; the one timed is not the first.
+      expect((await chat(pod, 'warm-up', 'solo').then(jsonOf)).text).toBe('got solo');
       const t0 = Date.now();
       expect((await chat(pod, 'c1', 'solo').then(jsonOf)).text).toBe('got solo');
       const took = Date.now() - t0;
-      expect(took).toBeGreaterThanOrEqual(200);
+      expect(took).toBeGreaterThanOrEqual(300);
       expect(took).toBeLessThan(800);
     } finally {
       await pod.stop();

@@ -238,7 +238,7 @@ describe('limits', () => {
   it('answers a message over the concurrency limit with unavailable, and takes it again later', async () => {
     const c = await Client.connect(wsUrl(pod));
     await c.session();
-    c.send({ type: 'message', id: 'cap-1', conversation: 'a', text: 'wait=400 first' });
+    c.send({ type: 'message', id: 'cap-1', conversation: 'a', text: 'wait=2000 first' });
     await c.next((f) => f.type === 'ack', 'the first ack');
     c.send({ type: 'message', id: 'cap-2', conversation: 'b', text: 'second' });
     expect(await c.next((f) => f.type === 'error' && f.id === 'cap-2', 'the refusal')).toMatchObject({ code: 'unavailable' });
@@ -304,11 +304,11 @@ describe('SIGTERM', () => {
       const idle = await Client.connect(wsUrl(pod));
       const sessionId = await busy.session();
       await idle.session();
-      busy.send({ type: 'message', id: 'last', conversation: 'c', text: 'wait=400 done' });
+      busy.send({ type: 'message', id: 'last', conversation: 'c', text: 'wait=2500 done' });
       await busy.next((f) => f.type === 'typing', 'typing');
       const exit = once(pod.child, 'exit');
       pod.child.kill('SIGTERM');
-      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.status === 503), 'readiness to turn 503', 2000);
+      await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.status === 503), 'readiness to turn 503', 5000);
       expect(await refusal(wsUrl(pod))).toMatchObject({ status: 503 });
       idle.send({ type: 'message', id: 'late', conversation: 'c2', text: 'too late' });
       expect(await idle.next((f) => f.type === 'error', 'the refusal')).toMatchObject({ code: 'unavailable', id: 'late' });
