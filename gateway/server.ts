@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Registry } from 'prom-client';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { metricsText } from '../eventing/metrics.ts';
-import { refuseHandshake, trackHandshake } from '../runtime/handshake.ts';
+import { refuseHandshake, trackHandshake } from '../runtime/sockets.ts';
 import { HttpProblem } from '../runtime/problem.ts';
 import { AuthError, type AuthOptions, Authenticator, type Principal, credentialOf } from './auth.ts';
 import { BrokerClient } from './broker-client.ts';

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { handshakeTaken, refuseBadHandshakes, refuseHandshake } from '../runtime/handshake.ts';
+import { handshakeTaken, heartbeat, refuseBadHandshakes, refuseHandshake } from '../runtime/sockets.ts';
 import { HttpProblem } from '../runtime/problem.ts';
 import { AuthError, type Authenticator, type Principal, credentialOf } from './auth.ts';
 import type { Connection } from './connection.ts';
@@ -54,7 +54,7 @@ export class WsEndpoint {
     this.#o = options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     refuseBadHandshakes(this.#wss);
-    this.#heartbeat = setInterval(() => this.#beat(), options.limits.heartbeatMs).unref();
+    this.#heartbeat = setInterval(() => heartbeat(this.#clients), options.limits.heartbeatMs).unref();
   }
 
   get size(): number {
@@ -213,16 +213,5 @@ export class WsEndpoint {
     const e = err as FrameError;
     if (client.conn) return this.#o.sessions.fail(client.conn, e.code, e.message, e.id);
     if (client.ws.readyState === client.ws.OPEN) client.ws.send(JSON.stringify({ v: 1, type: 'error', code: e.code, message: e.message, ...(e.id ? { id: e.id } : {}) }));
-  }
-
-  #beat(): void {
-    for (const c of this.#clients) {
-      if (!c.alive) {
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-    }
   }
 }

@@ -20,7 +20,7 @@ import type { LoadedModule } from './load.ts';
 import type { Logger } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
-import { refuseHandshake, trackHandshake } from './handshake.ts';
+import { refuseHandshake, trackHandshake } from './sockets.ts';
 import { HttpProblem, sendProblem } from './problem.ts';
 import type { SessionStore } from './session-store.ts';
 import { sendToSink } from './sink.ts';

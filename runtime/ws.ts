@@ -8,7 +8,7 @@ import type { ServeConfig } from './config.ts';
 import { type DirectFrame, type ErrorCode, FrameError, parseDirectFrame } from './envelope.ts';
 import type { Logger } from './log.ts';
 import { andThen, isPromiseLike } from './maybe.ts';
-import { handshakeTaken, refuseBadHandshakes } from './handshake.ts';
+import { handshakeTaken, heartbeat, refuseBadHandshakes } from './sockets.ts';
 import { HttpProblem } from './problem.ts';
 import { type FrameSink, SOCKET_SESSION_LIMITS, type SocketSession, type SocketSessionLimits, SocketSessions } from './socket-sessions.ts';
 import { type Tracing, failSpan } from './tracing.ts';
@@ -286,14 +286,7 @@ export class DirectSockets {
 
   #beat(): void {
     this.#sessions.sweep();
-    for (const c of this.#clients) {
-      if (!c.alive) {
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-    }
+    heartbeat(this.#clients);
   }
 }
 

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import WebSocket from 'ws';
 import { waitFor } from './pod.ts';
 
@@ -45,4 +46,25 @@ export class TestClient {
   close(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * A WebSocket handshake by hand, so its headers can be anything: the status it got (101 when taken) and,
+ * for a refusal, its content type and problem body.
+ */
+export function handshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; contentType?: string; body?: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url.replace(/^ws/, 'http'), { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', ...headers } });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode! });
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -2,7 +2,6 @@
 // and on the public port only where it does not face the internet; each series moves with the traffic.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPLY_SEND } from '../../eventing/chat.ts';
@@ -13,6 +12,7 @@ import { type FakePlatform, startFakeTelegram } from '../fakes/platforms.ts';
 import { count, metricsOf, sample, scrape } from '../metrics.ts';
 import { ECHO, loggedPort, waitFor } from '../pod.ts';
 import { ROOT } from '../shared.ts';
+import { handshake } from '../ws-client.ts';
 import { type ChatSystem, TestClient, startChatSystem } from './harness.ts';
 
 const TELEGRAM_TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
@@ -152,24 +152,6 @@ describe('a gateway that asks clients who they are', () => {
     }
   });
 });
-
-/** A WebSocket handshake by hand: the status it got (101 when taken) and the problem body of a refusal. */
-function handshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body?: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', ...headers } });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode! });
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('WebSocket handshakes', () => {
   it('are counted in knbot_requests_total by how they ended, and refused ones answered with problems', async () => {

@@ -1,23 +1,7 @@
 import { once } from 'node:events';
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ECHO, type Pod, fixture, startPod, waitFor } from '../pod.ts';
-import { type Frame, TestClient as Client } from '../ws-client.ts';
-
-/** The status and body of a refused WebSocket handshake. */
-function refusal(url: string): Promise<{ status: number; contentType: string | undefined; body: any }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => reject(new Error('the handshake was accepted')));
-    ws.once('error', () => undefined);
-    ws.once('unexpected-response', (_req, res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], body: JSON.parse(text) }));
-    });
-  });
-}
+import { type Frame, TestClient as Client, handshake } from '../ws-client.ts';
 
 const seqs = (frames: Frame[]) => frames.map((f) => f.seq);
 const metrics = async (pod: Pod) => (await fetch(`${pod.url}/metrics`)).text();
@@ -121,16 +105,7 @@ describe('a pod with bot.websocket: true', () => {
     const c = await Client.connect(wsUrl(pod));
     await c.session();
     c.ws.terminate();
-    const bad = await new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const req = request(`${pod.url}/v1/ws`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'not a key', 'sec-websocket-version': '13' } });
-      req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const bad = await handshake(wsUrl(pod), { 'sec-websocket-key': 'not a key' });
     expect(bad).toMatchObject({ status: 400, body: { type: 'urn:knbot:problem:bad_handshake', detail: expect.stringMatching(/Sec-WebSocket-Key/) } });
     const after = await metrics(pod);
     expect(count(after, 101) - count(before, 101)).toBe(1);
@@ -203,7 +178,7 @@ describe('a pod with bot.websocket: true', () => {
     ['/v1/other', /no WebSocket endpoint at \/v1\/other/],
     ['/', /no WebSocket endpoint at \//],
   ])('answers a handshake to %s with a 404 problem', async (path, detail) => {
-    const r = await refusal(`ws://127.0.0.1:${pod.port}${path}`);
+    const r = await handshake(`ws://127.0.0.1:${pod.port}${path}`);
     expect([r.status, r.contentType, r.body.status]).toEqual([404, 'application/problem+json', 404]);
     expect(r.body.detail).toMatch(detail);
   });
@@ -217,7 +192,7 @@ describe('a pod without bot.websocket: true', () => {
   afterAll(() => pod?.stop());
 
   it('answers the handshake to /v1/ws with a 404 problem saying how to turn it on', async () => {
-    const r = await refusal(wsUrl(pod));
+    const r = await handshake(wsUrl(pod));
     expect([r.status, r.contentType, r.body.type]).toEqual([404, 'application/problem+json', 'urn:knbot:problem:not_found']);
     expect(r.body.detail).toMatch(/bot\.websocket: true/);
     expect(await metrics(pod)).toMatch(/knbot_requests_total\{route="\/v1\/ws",code="404",bot="echo"\} 1\b/);
@@ -309,7 +284,7 @@ describe('SIGTERM', () => {
       const exit = once(pod.child, 'exit');
       pod.child.kill('SIGTERM');
       await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.status === 503), 'readiness to turn 503', 5000);
-      expect(await refusal(wsUrl(pod))).toMatchObject({ status: 503 });
+      expect(await handshake(wsUrl(pod))).toMatchObject({ status: 503 });
       idle.send({ type: 'message', id: 'late', conversation: 'c2', text: 'too late' });
       expect(await idle.next((f) => f.type === 'error', 'the refusal')).toMatchObject({ code: 'unavailable', id: 'late' });
 

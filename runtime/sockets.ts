@@ -1,8 +1,9 @@
-// WebSocket handshakes, counted in knbot_requests_total as requests are: once each, by how they ended.
-// A handshake is taken (101), refused with a problem response (its status), or left by the client
-// before either (499, the code proxies give a request its client gave up on).
+// What the gateway's and a pod's WebSocket endpoints share. Handshakes are counted in
+// knbot_requests_total as requests are: once each, by how they ended: taken (101), refused with a
+// problem response (its status), or left by the client before either (499, the code proxies give a
+// request its client gave up on). Peers are pinged on a heartbeat, and dropped when they stop answering.
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { HttpProblem, writeProblem } from './problem.ts';
 
 /** Handshakes under way, by their socket: what counts each one when it ends. */
@@ -36,4 +37,22 @@ export function refuseHandshake(socket: Duplex, problem: HttpProblem): void {
  */
 export function refuseBadHandshakes(wss: WebSocketServer): void {
   wss.on('wsClientError', (err, socket) => refuseHandshake(socket, new HttpProblem(400, 'bad_handshake', 'Bad request', err.message)));
+}
+
+/** A socket and whether it answered since the last ping (its `pong` handler sets `alive`). */
+export interface Peer {
+  ws: WebSocket;
+  alive: boolean;
+}
+
+/** One heartbeat: a peer that has not answered the last ping is dropped, the others are pinged again. */
+export function heartbeat(peers: Iterable<Peer>): void {
+  for (const p of peers) {
+    if (!p.alive) {
+      p.ws.terminate();
+      continue;
+    }
+    p.alive = false;
+    p.ws.ping();
+  }
 }
