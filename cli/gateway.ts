@@ -27,12 +27,13 @@ Trigger on dev.knbot.chat.reply.send, .reply.chunk and .typing.start delivers bo
                    the subscriber of the Triggers compiled for them
   --public-metrics serve GET /metrics on --port as well (or KNBOT_GATEWAY_PUBLIC_METRICS=true); by
                    default only --egress-port, cluster-internal, serves it: the public port faces the
-                   internet
+                   internet; with KNBOT_METRICS_TOKEN set, only scrapes bearing it are answered
 
 environment:
   KNBOT_GATEWAY_TOKENS         token=user,... accepted as bearer tokens
   KNBOT_GATEWAY_TICKET_SECRET  HMAC key of short-lived tickets (POST /v1/tickets hands them out)
   One of the two is required: this gateway always asks clients who they are.
+  KNBOT_METRICS_TOKEN          GET /metrics (on either port) asks for Authorization: Bearer <it>
   KNBOT_<PLATFORM>_API_URL     a platform's API base URL (tests point it at a fake)`;
 
 function readBot(dir: string): { name: string; manifest: BotManifest } {
@@ -86,7 +87,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     cannedReplies: (ns, event) => canned.get(`${ns}/${event}`),
     namespace,
     env,
-    metrics: { registry: processRegistry(), public: publicMetrics },
+    metrics: { registry: processRegistry(), public: publicMetrics, ...(env.KNBOT_METRICS_TOKEN ? { token: env.KNBOT_METRICS_TOKEN } : {}) },
     log,
   });
   const bound = await gateway.start(port, host, egressPort, host);

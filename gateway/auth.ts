@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Who a client is (DESIGN §7): a bearer token from a configured list, or a short-lived ticket signed
@@ -113,6 +113,17 @@ export function credentialOf(authorization: string | undefined, query: URLSearch
   const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
   if (m) return m[1];
   return query.get('ticket') ?? query.get('token') ?? undefined;
+}
+
+/**
+ * Whether `authorization` is `Bearer <token>`: the header only (a query string ends up in access logs),
+ * compared in time that does not depend on where it differs.
+ */
+export function bearerMatches(authorization: string | undefined, token: string): boolean {
+  const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (!m) return false;
+  const [given, want] = [createHash('sha256').update(m[1]!).digest(), createHash('sha256').update(token).digest()];
+  return timingSafeEqual(given, want);
 }
 
 /** `KNBOT_GATEWAY_TOKENS`: `token=principal` pairs, comma-separated (a bare token stands for `client`). */

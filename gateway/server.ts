@@ -6,7 +6,7 @@ import type { CloudEvent } from '../eventing/codec.ts';
 import { metricsText } from '../eventing/metrics.ts';
 import { refuseHandshake, trackHandshake } from '../runtime/sockets.ts';
 import { HttpProblem } from '../runtime/problem.ts';
-import { AuthError, type AuthOptions, Authenticator, type Principal, credentialOf } from './auth.ts';
+import { AuthError, type AuthOptions, Authenticator, type Principal, bearerMatches, credentialOf } from './auth.ts';
 import { BrokerClient } from './broker-client.ts';
 import { type PlatformEgress, egressHandler } from './egress.ts';
 import { FrameError } from './envelope.ts';
@@ -94,6 +94,11 @@ export interface GatewayMetricsSettings {
    * metrics would tell strangers about its traffic: it serves them on the cluster-internal egress port.
    */
   public?: boolean;
+  /**
+   * When set, `GET /metrics` on either port answers only `Authorization: Bearer <token>` (what
+   * Prometheus sends with a scrape config's `authorization` credentials), and 401 to the rest.
+   */
+  token?: string;
   /** Report `knbot_inflight_requests` (default); `knbot dev` reports its own, per bot. */
   inflight?: boolean;
 }
@@ -176,7 +181,7 @@ export class Gateway {
     });
     const egress = egressHandler(this.#sessions, platforms, log, (route, result) => this.#metrics.delivered(route, result));
     this.#egress = http.createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/metrics') return void this.#sendMetrics(res);
+      if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') return void this.#sendMetrics(req, res);
       if (req.method === 'POST') {
         const done = this.#metrics.started();
         res.once('close', () => done('egress', res.statusCode));
@@ -227,7 +232,12 @@ export class Gateway {
     if (!this.#o.store) await this.#store.close();
   }
 
-  async #sendMetrics(res: ServerResponse): Promise<void> {
+  async #sendMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const token = this.#o.metrics?.token;
+    if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
+      const body = JSON.stringify({ type: 'urn:knbot:problem:unauthorized', title: 'unauthorized', status: 401, detail: 'metrics need the bearer token set in KNBOT_METRICS_TOKEN' });
+      return void res.writeHead(401, { 'content-type': 'application/problem+json', 'www-authenticate': 'Bearer', 'content-length': Buffer.byteLength(body) }).end(body);
+    }
     const { status, headers, body } = await metricsText(this.#metrics.registry);
     if (status !== 200) this.#o.log?.('metrics failed', { error: body.trim() });
     res.writeHead(status, headers).end(body);
@@ -248,7 +258,7 @@ export class Gateway {
     app.set('etag', false);
     app.get('/health/readiness', (_req, res) => void res.status(this.#ready ? 200 : 503).type('text/plain').send(this.#ready ? 'ok' : 'not ready'));
     app.get('/health/liveness', (_req, res) => void res.type('text/plain').send('ok'));
-    if (this.#o.metrics?.public ?? this.#auth.open) app.get('/metrics', (_req, res) => void this.#sendMetrics(res));
+    if (this.#o.metrics?.public ?? this.#auth.open) app.get('/metrics', (req, res) => void this.#sendMetrics(req, res));
     // Every other request is timed and counted under its route's template (`/hooks/:platform/:bot`),
     // known once a route has taken it; what no route took counts as `unmatched`.
     app.use((req, res, next) => {

@@ -153,6 +153,28 @@ describe('a gateway that asks clients who they are', () => {
   });
 });
 
+describe('a gateway with KNBOT_METRICS_TOKEN', () => {
+  it('answers /metrics on either port only to a scrape bearing the token', async () => {
+    const gateway = new Gateway({ brokerUrl: 'http://127.0.0.1:9/', bots: () => [], auth: { tokens: parseTokens('t=u') }, metrics: { public: true, token: 'scrape-secret' } });
+    const { port, egressPort } = await gateway.start(0);
+    try {
+      for (const url of [`http://127.0.0.1:${port}/metrics`, `http://127.0.0.1:${egressPort}/metrics`]) {
+        const bare = await fetch(url);
+        expect([bare.status, bare.headers.get('www-authenticate'), ((await bare.json()) as { type: string }).type]).toEqual([401, 'Bearer', 'urn:knbot:problem:unauthorized']);
+        expect((await fetch(url, { headers: { authorization: 'Bearer scrape-secreT' } })).status).toBe(401);
+        // A client's token is not the scrape token, and a query string is not a header.
+        expect((await fetch(url, { headers: { authorization: 'Bearer t' } })).status).toBe(401);
+        expect((await fetch(`${url}?token=scrape-secret`)).status).toBe(401);
+        const ok = await fetch(url, { headers: { authorization: 'Bearer scrape-secret' } });
+        expect(ok.status).toBe(200);
+        expect(await ok.text()).toContain('# TYPE knbot_requests_total ');
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
 describe('WebSocket handshakes', () => {
   it('are counted in knbot_requests_total by how they ended, and refused ones answered with problems', async () => {
     const gateway = new Gateway({ brokerUrl: 'http://127.0.0.1:9/', bots: () => [], auth: { tokens: parseTokens('t=u') } });
