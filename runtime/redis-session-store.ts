@@ -44,6 +44,10 @@ const MAX_POLL_MS = 100;
  * loads what the last one saved. A pod waiting for a held conversation tries again every few tens of
  * milliseconds. A hold whose pod died lapses with its lease; a turn that outlived its lapsed hold does
  * not save, rather than overwrite what a later turn saved.
+ *
+ * Interrupts (the `interrupt` policy) go to every pod of the bot on one pub/sub channel,
+ * `<holdPrefix>interrupts`. One is published on the connection that then asks for the hold, so the pod
+ * holding the conversation hears it before the hold is asked for.
  */
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Client;
@@ -53,6 +57,9 @@ export class RedisSessionStore implements SessionStore {
   readonly #ttlMs: number;
   readonly #leaseMs: number;
   readonly #onError: (err: Error) => void;
+  /** Tells this store's own interrupts from other pods'. */
+  readonly #instance = randomUUID();
+  #subscriber: Redis | undefined;
 
   constructor(options: RedisSessionOptions) {
     this.#owned = typeof options.redis === 'string';
@@ -109,6 +116,28 @@ export class RedisSessionStore implements SessionStore {
     };
   }
 
+  async interrupt(conversation: string, by: string): Promise<void> {
+    await this.#redis.publish(`${this.#holdPrefix}interrupts`, JSON.stringify({ from: this.#instance, conversation, by }));
+  }
+
+  async onInterrupt(listener: (conversation: string, by: string) => void): Promise<void> {
+    const channel = `${this.#holdPrefix}interrupts`;
+    // A connection that subscribes can do nothing else; ioredis subscribes it again after a reconnect.
+    const sub = (this.#subscriber ??= this.#redis.duplicate({ connectionName: 'knbot-interrupts' }));
+    sub.on('error', this.#onError);
+    sub.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      let m: { from?: unknown; conversation?: unknown; by?: unknown };
+      try {
+        m = JSON.parse(text) as typeof m;
+      } catch {
+        return;
+      }
+      if (m.from !== this.#instance && typeof m.conversation === 'string' && typeof m.by === 'string') listener(m.conversation, m.by);
+    });
+    await sub.subscribe(channel);
+  }
+
   async load(conversation: string): Promise<Record<string, unknown>> {
     const text = await this.#redis.get(this.#prefix + conversation);
     return text === null ? {} : (JSON.parse(text) as Record<string, unknown>);
@@ -119,6 +148,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    const sub = this.#subscriber;
+    if (sub) await sub.quit().catch(() => sub.disconnect());
     if (this.#owned) await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
 }

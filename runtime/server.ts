@@ -137,6 +137,8 @@ export class PodServer {
     this.#metrics.initDurationSeconds = (performance.now() - t0) / 1000;
     // performance.now() counts from process start: this is the cold start as the platform sees it.
     this.#metrics.coldStartSeconds = performance.now() / 1000;
+    // Under `interrupt` with Redis: not ready before the pod hears the other pods' interrupts.
+    await this.#turns.ready;
     this.#ready = true;
     this.#loadMetricsWhenIdle();
   }

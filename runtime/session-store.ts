@@ -14,6 +14,14 @@ export interface SessionStore {
    * serves one process leaves it out: the pod's own queue orders its turns.
    */
   hold?(conversation: string, options: { wait: boolean; signal: AbortSignal }): Promise<TurnHold | undefined>;
+  /**
+   * Tells the other pods sharing the store that message `by` interrupts the conversation's turns (the
+   * `interrupt` policy): theirs are aborted as this pod's own are. A store that serves one process leaves
+   * it out, with `onInterrupt`.
+   */
+  interrupt?(conversation: string, by: string): Promise<void>;
+  /** Calls `listener` for every interrupt another pod sends; resolves once listening. */
+  onInterrupt?(listener: (conversation: string, by: string) => void): Promise<void>;
   close?(): Promise<void>;
 }
 

@@ -16,7 +16,8 @@ import { type MaybePromise, isPromiseLike } from './maybe.ts';
  *
  * Only chat messages follow the policy; other events of a conversation always queue. With a Redis
  * session store a turn holds its conversation against the other pods (runtime/redis-session-store.ts),
- * so `queue` and `reject` hold across pods; `debounce` gathers and `interrupt` aborts within one pod.
+ * so `queue` and `reject` hold across pods, and `interrupt` aborts the conversation's turns on every
+ * pod (the store tells the others); `debounce` gathers within one pod.
  */
 
 /** Why a message got no turn of its own. */
@@ -101,12 +102,17 @@ export class Interrupts {
 
   /** Aborts every unsettled turn of the conversation for `msg`; the controller of `msg`'s own turn. */
   enter(key: string, msg: ChatMessage): AbortController {
+    this.interrupt(key, msg.id);
     let live = this.#live.get(key);
     if (!live) this.#live.set(key, (live = new Set()));
-    for (const c of live) if (!c.signal.aborted) c.abort(new TurnInterrupted(msg.id));
     const mine = new AbortController();
     live.add(mine);
     return mine;
+  }
+
+  /** Aborts every unsettled turn of the conversation: message `by` came for it (here, or on another pod). */
+  interrupt(key: string, by: string): void {
+    for (const c of this.#live.get(key) ?? []) if (!c.signal.aborted) c.abort(new TurnInterrupted(by));
   }
 
   leave(key: string, controller: AbortController): void {

@@ -110,12 +110,19 @@ export class Turns {
   readonly #queue = new KeyedQueue();
   readonly #debouncer: Debouncer | undefined;
   readonly #interrupts: Interrupts | undefined;
+  /** Settles once the turns can start: interrupts from other pods are heard. Never rejects. */
+  readonly ready: Promise<void>;
 
   constructor(deps: TurnDeps) {
     this.#deps = deps;
     const { turnPolicy, debounceMs } = deps.config.sessions;
     if (turnPolicy === 'debounce') this.#debouncer = new Debouncer(debounceMs);
-    if (turnPolicy === 'interrupt') this.#interrupts = new Interrupts();
+    const interrupts = turnPolicy === 'interrupt' ? new Interrupts() : undefined;
+    this.#interrupts = interrupts;
+    const listening = interrupts && deps.sessions.onInterrupt?.((key, by) => interrupts.interrupt(key, by));
+    this.ready = listening
+      ? listening.catch((err: Error) => deps.log.warn('interrupts from other pods are not heard', { bot: deps.config.name, err }))
+      : Promise.resolve();
   }
 
   /** Whether a message for `key` would be turned away now (`reject` and a turn running). */
@@ -196,6 +203,8 @@ export class Turns {
     const interrupts = this.#interrupts!;
     const key = at.key;
     const controller = interrupts.enter(key, msg);
+    // Sent before this turn asks for the hold, on the same connection: the pod holding it hears it first.
+    this.#deps.sessions.interrupt?.(key, msg.id).catch((err: Error) => this.#deps.log.warn('the interrupt did not reach the other pods', { bot: this.#deps.config.name, err }));
     const signal = controller.signal;
     const turn = () =>
       signal.aborted

@@ -192,6 +192,23 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(other.ended).toBeLessThan((await third).ended);
     });
 
+    it('interrupt: a message on one pod aborts the conversation\'s turn running on the other, then runs', async () => {
+      const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
+      const first = chat(a, 'ix', '8000 first').then(jsonOf);
+      await held('ix');
+      const newer = await chat(b, 'ix', '0 newer').then(jsonOf);
+      const one = await first;
+      expect(one.text).toBe('stopped: interrupted');
+      expect(one.ended - one.started).toBeLessThan(6000);
+      expect(newer.text).toBe('got 0 newer');
+      expect(newer.started).toBeGreaterThanOrEqual(one.ended);
+      // Another conversation's turn on the first pod is left alone.
+      const other = chat(a, 'iy', '300 other').then(jsonOf);
+      await held('iy');
+      expect((await chat(b, 'iz', '0 elsewhere').then(jsonOf)).text).toBe('got 0 elsewhere');
+      expect((await other).text).toBe('got 300 other');
+    });
+
     it('interrupt: a message waiting for the other pod\'s turn, replaced meanwhile, never runs', async () => {
       const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
       // A turn that does not stop when interrupted ("!"), on the first pod.
