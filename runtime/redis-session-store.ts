@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { SessionStore, TurnHold } from './session-store.ts';
+import type { BurstPiece, SessionStore, TurnHold } from './session-store.ts';
 
 export interface RedisSessionOptions {
   /** A `redis://` URL, or a client to use: the store then leaves it open on `close`. */
@@ -25,11 +25,23 @@ export interface RedisSessionOptions {
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 const SAVE_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1 end return 0";
+// A debounced burst: its pieces in arrival order (KEYS[1]) and the id of its last message (KEYS[2]).
+const BURST_ADD = "redis.call('rpush', KEYS[1], ARGV[1]) redis.call('pexpire', KEYS[1], ARGV[3]) redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1";
+// Taken whole by its last message's pod once its wait is over; anyone else learns who came last. A burst
+// gone with its TTL (a pod stalled that long) leaves the message alone, so it still gets its turn.
+const BURST_TAKE = `local last = redis.call('get', KEYS[2])
+if not last then return {1, {ARGV[2]}} end
+if last ~= ARGV[1] then return {0, last} end
+local burst = redis.call('lrange', KEYS[1], 0, -1)
+redis.call('del', KEYS[1], KEYS[2])
+return {1, burst}`;
 
 type Client = Redis & {
   sessRenew(hold: string, token: string, leaseMs: number): Promise<number>;
   sessRelease(hold: string, token: string): Promise<number>;
   sessSaveHeld(hold: string, state: string, token: string, value: string, ttlMs: number): Promise<number>;
+  sessBurstAdd(burst: string, last: string, piece: string, id: string, ttlMs: number): Promise<number>;
+  sessBurstTake(burst: string, last: string, id: string, piece: string): Promise<[1, string[]] | [0, string]>;
 };
 
 /** Waits between tries for a held conversation: short at first, at most this long. */
@@ -44,6 +56,9 @@ const MAX_POLL_MS = 100;
  * loads what the last one saved. A pod waiting for a held conversation tries again every few tens of
  * milliseconds. A hold whose pod died lapses with its lease; a turn that outlived its lapsed hold does
  * not save, rather than overwrite what a later turn saved.
+ *
+ * A debounced burst (the `debounce` policy) is a list per conversation that every pod adds its message
+ * to; the pod whose message is still the last one when its wait is over takes the list and runs it.
  *
  * Interrupts (the `interrupt` policy) go to every pod of the bot on one pub/sub channel,
  * `<holdPrefix>interrupts`. One is published on the connection that then asks for the hold, so the pod
@@ -70,6 +85,8 @@ export class RedisSessionStore implements SessionStore {
     redis.defineCommand('sessRenew', { lua: RENEW, numberOfKeys: 1 });
     redis.defineCommand('sessRelease', { lua: RELEASE, numberOfKeys: 1 });
     redis.defineCommand('sessSaveHeld', { lua: SAVE_HELD, numberOfKeys: 2 });
+    redis.defineCommand('sessBurstAdd', { lua: BURST_ADD, numberOfKeys: 2 });
+    redis.defineCommand('sessBurstTake', { lua: BURST_TAKE, numberOfKeys: 2 });
     this.#redis = redis as Client;
     this.#prefix = options.prefix ?? 'knbot:session:';
     this.#holdPrefix = options.holdPrefix ?? 'knbot:turn:';
@@ -136,6 +153,17 @@ export class RedisSessionStore implements SessionStore {
       if (m.from !== this.#instance && typeof m.conversation === 'string' && typeof m.by === 'string') listener(m.conversation, m.by);
     });
     await sub.subscribe(channel);
+  }
+
+  async gather(conversation: string, piece: BurstPiece, waitMs: number, signal: AbortSignal): Promise<{ burst: BurstPiece[] } | { by: string }> {
+    const [burst, last] = [`${this.#holdPrefix}burst:${conversation}`, `${this.#holdPrefix}burst-last:${conversation}`];
+    const text = JSON.stringify(piece);
+    // Kept well past the last wait, so a pod a little late still finds its burst.
+    await this.#redis.sessBurstAdd(burst, last, text, piece.id, waitMs * 2 + 10_000);
+    await sleep(waitMs, undefined, { signal });
+    const [mine, got] = await this.#redis.sessBurstTake(burst, last, piece.id, text);
+    if (mine === 0) return { by: got as string };
+    return { burst: (got as string[]).map((p) => JSON.parse(p) as BurstPiece) };
   }
 
   async load(conversation: string): Promise<Record<string, unknown>> {

@@ -22,7 +22,20 @@ export interface SessionStore {
   interrupt?(conversation: string, by: string): Promise<void>;
   /** Calls `listener` for every interrupt another pod sends; resolves once listening. */
   onInterrupt?(listener: (conversation: string, by: string) => void): Promise<void>;
+  /**
+   * The `debounce` policy across pods: adds `piece` to the conversation's burst, waits `waitMs`, then
+   * resolves the whole burst in arrival order when `piece` is still its last message (this pod runs
+   * it), or the id of the message that came after it. A store that serves one process leaves it out.
+   */
+  gather?(conversation: string, piece: BurstPiece, waitMs: number, signal: AbortSignal): Promise<{ burst: BurstPiece[] } | { by: string }>;
   close?(): Promise<void>;
+}
+
+/** What a debounced message adds to the turn its burst becomes: its text and attachments. */
+export interface BurstPiece {
+  id: string;
+  text: string;
+  attachments?: unknown[];
 }
 
 /** A conversation held for one turn by this pod. */

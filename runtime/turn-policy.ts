@@ -16,8 +16,9 @@ import { type MaybePromise, isPromiseLike } from './maybe.ts';
  *
  * Only chat messages follow the policy; other events of a conversation always queue. With a Redis
  * session store a turn holds its conversation against the other pods (runtime/redis-session-store.ts),
- * so `queue` and `reject` hold across pods, and `interrupt` aborts the conversation's turns on every
- * pod (the store tells the others); `debounce` gathers within one pod.
+ * so `queue` and `reject` hold across pods; `interrupt` aborts the conversation's turns on every pod
+ * (the store tells the others), and `debounce` gathers a burst in the store, whichever pods its
+ * messages reached (this Debouncer serves a store of one process).
  */
 
 /** Why a message got no turn of its own. */

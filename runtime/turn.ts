@@ -7,10 +7,10 @@ import type { ServeConfig } from './config.ts';
 import { type Logger, traceFields } from './log.ts';
 import { type MaybePromise, andThen, isPromiseLike } from './maybe.ts';
 import type { PodMetrics } from './metrics.ts';
-import { KeyedQueue, type SessionStore, type TurnHold } from './session-store.ts';
+import { type BurstPiece, KeyedQueue, type SessionStore, type TurnHold } from './session-store.ts';
 import { completeEvent, sendToSink } from './sink.ts';
 import { type Tracing, formatTraceparent } from './tracing.ts';
-import { Debouncer, IN_PROGRESS, Interrupts, type TurnSkipped, interruptedSkip } from './turn-policy.ts';
+import { Debouncer, IN_PROGRESS, Interrupts, TurnSkipped, interruptedSkip, mergeMessages } from './turn-policy.ts';
 import type { Work } from './work.ts';
 
 /** What every turn of the pod shares. */
@@ -138,10 +138,24 @@ export class Turns {
   message<T>(msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): MaybePromise<T | TurnSkipped> {
     const at = { key: sessionKey(msg), id: conversationKey(msg) };
     const key = at.key;
-    if (this.#debouncer) return this.#debouncer.add(key, msg, (merged) => this.run(at, work, span, event, (ctx) => fn(merged, ctx)));
+    if (this.#debouncer) {
+      if (this.#deps.sessions.gather) return this.#gathered(at, msg, work, span, event, fn);
+      return this.#debouncer.add(key, msg, (merged) => this.run(at, work, span, event, (ctx) => fn(merged, ctx)));
+    }
     if (this.#interrupts) return this.#interruptible(at, msg, work, span, event, fn);
     if (this.rejects(key)) return IN_PROGRESS;
     return this.#run(at, work, span, event, (ctx) => fn(msg, ctx), this.#deps.config.sessions.turnPolicy !== 'reject');
+  }
+
+  /** `debounce` with a store shared by pods: the burst gathers there, whichever pods its messages reached. */
+  async #gathered<T>(at: SessionAt, msg: ChatMessage, work: Work, span: Span, event: CloudEvent | undefined, fn: (msg: ChatMessage, ctx: TurnContext) => MaybePromise<T>): Promise<T | TurnSkipped> {
+    const piece: BurstPiece = { id: msg.id, text: msg.text, ...(msg.attachments?.length ? { attachments: msg.attachments } : {}) };
+    const signal = AbortSignal.any([work.signal, this.#deps.stop]);
+    const gathered = await this.#deps.sessions.gather!(at.key, piece, this.#deps.config.sessions.debounceMs, signal);
+    if ('by' in gathered) return new TurnSkipped('merged', gathered.by);
+    // The last message's id, user and event, with every text of the burst in arrival order.
+    const merged = gathered.burst.slice(0, -1).reduceRight((later: ChatMessage, earlier) => mergeMessages({ ...msg, id: earlier.id, text: earlier.text, attachments: earlier.attachments }, later), msg);
+    return this.run(at, work, span, event, (ctx) => fn(merged, ctx));
   }
 
   initContext(): InitContext {

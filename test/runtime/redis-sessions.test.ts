@@ -163,8 +163,8 @@ describe.skipIf(!bin)('sessions in Redis', () => {
   describe('turn policies across pods sharing a Redis', () => {
     const TURNS = fixture('turns');
     const pods: Pod[] = [];
-    const start = async (policy: string) => {
-      const pod = await startPod(TURNS, { KNBOT_REDIS_URL: server.url, KNBOT_TURN_POLICY: policy });
+    const start = async (policy: string, env: Record<string, string> = {}) => {
+      const pod = await startPod(TURNS, { KNBOT_REDIS_URL: server.url, KNBOT_TURN_POLICY: policy, ...env });
       await waitFor(() => fetch(`${pod.url}/health/readiness`).then((r) => r.ok, () => false), 'readiness');
       pods.push(pod);
       return pod;
@@ -224,6 +224,26 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(replaced.started).toBeUndefined();
       expect(last.text).toBe('got 0 newer');
       expect(last.started).toBeGreaterThanOrEqual(one.ended);
+    });
+
+    it('debounce: a burst whose messages reached different pods is answered once, by the pod with the last', async () => {
+      // A window a loaded machine does not outlast between the two messages.
+      const [a, b] = await Promise.all([start('debounce', { KNBOT_DEBOUNCE_MS: '1500' }), start('debounce', { KNBOT_DEBOUNCE_MS: '1500' })]);
+      const burstOf = async () => {
+        const key = (await raw.keys('knbot:turn:turns:burst:*')).find((k) => k.endsWith('|d'));
+        return key ? raw.llen(key) : 0;
+      };
+      const first = chat(a, 'd', '0 one').then(jsonOf);
+      await waitFor(async () => (await burstOf()) === 1, 'the burst to start');
+      const second = chat(b, 'd', '0 two').then(jsonOf);
+      await waitFor(async () => (await burstOf()) === 2, 'the second message in the burst');
+      const [one, two, three] = await Promise.all([first, second, chat(a, 'd', '0 three').then(jsonOf)]);
+      expect(one).toMatchObject({ text: '', skipped: 'merged' });
+      expect(two).toMatchObject({ text: '', skipped: 'merged' });
+      expect(three.text).toBe('got 0 one\n0 two\n0 three');
+      expect(await raw.keys('knbot:turn:turns:burst*')).toEqual([]);
+      // A lone message still runs, after its wait.
+      expect((await chat(b, 'd', '0 four').then(jsonOf)).text).toBe('got 0 four');
     });
 
     it('reject: a message to one pod is turned away while the other runs the conversation\'s turn', async () => {
