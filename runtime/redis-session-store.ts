@@ -142,8 +142,8 @@ export class RedisSessionStore implements SessionStore {
     // A connection that subscribes can do nothing else; ioredis subscribes it again after a reconnect.
     const sub = (this.#subscriber ??= this.#redis.duplicate({ connectionName: 'knbot-interrupts' }));
     sub.on('error', this.#onError);
-    sub.on('message', (from: string, text: string) => {
-      if (from !== channel) return;
+    sub.on('message', (name: string, text: string) => {
+      if (name !== channel) return;
       let m: { from?: unknown; conversation?: unknown; by?: unknown };
       try {
         m = JSON.parse(text) as typeof m;
@@ -163,7 +163,9 @@ export class RedisSessionStore implements SessionStore {
     await sleep(waitMs, undefined, { signal });
     const [mine, got] = await this.#redis.sessBurstTake(burst, last, piece.id, text);
     if (mine === 0) return { by: got as string };
-    return { burst: (got as string[]).map((p) => JSON.parse(p) as BurstPiece) };
+    // A message delivered twice (at least once is the broker's promise) counts once, where it came last.
+    const pieces = (got as string[]).map((p) => JSON.parse(p) as BurstPiece);
+    return { burst: pieces.filter((p, i) => !pieces.slice(i + 1).some((later) => later.id === p.id)) };
   }
 
   async load(conversation: string): Promise<Record<string, unknown>> {
