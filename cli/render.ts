@@ -7,16 +7,18 @@ import { type KnativeService, RenderError, botImage, placeholderImage, renderSer
 import { renderTriggers } from '../knative/render/triggers.ts';
 import { validateService } from '../knative/validate.ts';
 import { UsageError, parseArgs } from './args.ts';
-import { modelFiles, readModelFiles } from './dev/project.ts';
+import { botModelFiles, readModelFiles } from './dev/project.ts';
 
 const USAGE = `usage: knbot render <bot-dir> [--image IMAGE | --registry REGISTRY] [--namespace NS] [--broker NAME]
                     [--events FILE]... [--no-triggers] [--output yaml|json]
 
 Prints what the bot deploys as: its Knative Service, checked against Knative's webhook rules, then its
 Knative Triggers on the Broker (--broker, default "default"), as a YAML stream (--output json: a List).
-The Triggers are compiled from the Events and EventBindings in the bot directory's other YAML files and
-in each --events FILE, as the operator and knbot dev compile them; a bot with no EventBinding gets its
-default Trigger (events whose chatbot is its name, but not bot output).
+The Triggers are compiled from the Events and EventBindings that knbot dev reads for the bot (for
+<project>/functions/<bot>: the YAML files at the project's top, in functions/ and in every bot's
+directory; for a bot directory anywhere else, its own) and in each --events FILE, as the operator and
+knbot dev compile them; a bot with no EventBinding gets its default Trigger (events whose chatbot is
+its name, but not bot output).
 
 The image is --image, else bot.yaml's image, else <registry>/<name>:latest from --registry,
 $KNBOT_REGISTRY or bot.yaml's registry. With none, render shows a placeholder that cannot be pulled
@@ -81,8 +83,8 @@ export function botSettings(argv: string[], flags: Map<string, string | true>, e
 }
 
 /**
- * Reads and renders a bot directory: its bot.yaml (or func.yaml), and the Events and EventBindings in
- * its other YAML files (as knbot dev reads them) and in the --events files. With no image and
+ * Reads and renders a bot directory: its bot.yaml (or func.yaml), and the Events and EventBindings of
+ * its project (as knbot dev reads them: `botModelFiles`) and of the --events files. With no image and
  * `placeholder`, the Service runs {@link placeholderImage}; without, that is a RenderError. Throws
  * UsageError, ManifestValidationError and RenderError for bad input.
  */
@@ -104,7 +106,7 @@ export function renderBotDir(dirArg: string, settings: BotSettings, usage: strin
   }
   let triggers: Trigger[] = [];
   if (settings.triggers) {
-    const model = readModel([...modelFiles(dir), ...settings.eventFiles], usage);
+    const model = readModel([...botModelFiles(dir), ...settings.eventFiles], usage);
     const rendered = renderTriggers(manifest.name, { namespace: service.metadata.namespace, broker: settings.broker, ...model });
     triggers = rendered.triggers;
     warnings.push(...rendered.warnings);
@@ -112,7 +114,7 @@ export function renderBotDir(dirArg: string, settings: BotSettings, usage: strin
   return { manifest, service, triggers, warnings, placeholder: shown !== undefined };
 }
 
-/** The Events and EventBindings beside bot.yaml (as `knbot dev` reads them) and in each `--events` file. */
+/** The Events and EventBindings of the bot's project (as `knbot dev` reads them) and of each `--events` file. */
 function readModel(files: string[], usage: string): { events: EventResource[]; bindings: EventBindingResource[] } {
   for (const file of files) if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`--events ${file}: no such file`, usage);
   const { events, bindings, errors } = readModelFiles(files);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { EventBindingResource, EventResource, ModelError } from '../../eventing/model/index.ts';
 import { readModelYaml } from '../../eventing/model/index.ts';
 import { parseGoDuration } from '../../knative/go-duration.ts';
@@ -84,23 +84,47 @@ export function scaleOf(m: BotManifest, overrides: DevScaleOverrides): ScaleSett
  * Events and EventBindings in any other YAML file beside them or at the top of `dir`.
  */
 export function readProject(root: string, overrides: DevScaleOverrides): DevProject {
-  const base = existsSync(join(root, 'functions')) ? join(root, 'functions') : root;
   const project: DevProject = { bots: [], events: [], bindings: [], errors: [] };
-  const files = [...new Set([root, base])].flatMap((d) => modelFiles(d));
-  for (const entry of readdirSync(base).sort()) {
-    const dir = join(base, entry);
-    if (!statSync(dir).isDirectory()) continue;
-    const file = ['bot.yaml', 'func.yaml'].map((f) => join(dir, f)).find((f) => existsSync(f));
-    if (!file) continue;
+  const { bots, files } = projectLayout(root);
+  for (const { dir, file } of bots) {
     const manifest = parseManifest(readFileSync(file, 'utf8'), file);
-    project.bots.push({ name: manifest.name || entry, dir, manifest, scale: scaleOf(manifest, overrides) });
-    files.push(...modelFiles(dir));
+    project.bots.push({ name: manifest.name || basename(dir), dir, manifest, scale: scaleOf(manifest, overrides) });
   }
   const model = readModelFiles(files);
   project.events.push(...model.events);
   project.bindings.push(...model.bindings);
   project.errors.push(...model.errors);
   return project;
+}
+
+/**
+ * A project's bot directories (`functions/<bot>/`, or `<root>/<bot>/` without a functions folder), each
+ * with its bot.yaml or func.yaml, and every YAML file that may hold its Events and EventBindings: at the
+ * top, beside the bots, and in each bot's directory.
+ */
+export function projectLayout(root: string): { bots: { dir: string; file: string }[]; files: string[] } {
+  const base = existsSync(join(root, 'functions')) ? join(root, 'functions') : root;
+  const files = [...new Set([root, base])].flatMap((d) => modelFiles(d));
+  const bots: { dir: string; file: string }[] = [];
+  for (const entry of readdirSync(base).sort()) {
+    const dir = join(base, entry);
+    if (!statSync(dir).isDirectory()) continue;
+    const file = ['bot.yaml', 'func.yaml'].map((f) => join(dir, f)).find((f) => existsSync(f));
+    if (!file) continue;
+    bots.push({ dir, file });
+    files.push(...modelFiles(dir));
+  }
+  return { bots, files };
+}
+
+/**
+ * The YAML files knbot dev would read Events and EventBindings from for the bot in `botDir`: its
+ * project's (`projectLayout`) when it is `<project>/functions/<bot>`, the conventional layout; else
+ * the bot directory's own, since its parent may be any folder.
+ */
+export function botModelFiles(botDir: string): string[] {
+  const base = dirname(botDir);
+  return basename(base) === 'functions' ? projectLayout(dirname(base)).files : modelFiles(botDir);
 }
 
 /** The YAML files in `dir` that may hold Events and EventBindings: all but bot.yaml and func.yaml. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,6 +106,43 @@ spec: { botRef: { name: echo }, eventSelector: { matchLabels: { bot: echo } }, d
     const bad = await knbot(['render', 'functions/echo', '--image', 'registry.local/echo:1', '--events', file]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`knbot render: ${file}: Event/e: spec.types[0]: must not be empty`);
+  });
+
+  it("renders the Triggers of the Events and EventBindings in the bot's project, as knbot dev reads them", async () => {
+    const project = mkdtempSync(join(tmpdir(), 'knbot-project-'));
+    for (const bot of ['greet', 'other']) {
+      mkdirSync(join(project, 'functions', bot), { recursive: true });
+      writeFileSync(join(project, 'functions', bot, 'bot.yaml'), `name: ${bot}\n`);
+    }
+    // The Event at the project's top, greet's binding beside the bots, other's in its own directory.
+    writeFileSync(join(project, 'events.yaml'), `apiVersion: knbot.dev/v1alpha1
+kind: Event
+metadata: { name: hello, labels: { topic: greeting } }
+spec: { types: [dev.knbot.chat.message.received] }
+`);
+    writeFileSync(join(project, 'functions', 'bindings.yaml'), `apiVersion: knbot.dev/v1alpha1
+kind: EventBinding
+metadata: { name: greet-hello }
+spec: { botRef: { name: greet }, eventSelector: { matchLabels: { topic: greeting } } }
+`);
+    writeFileSync(join(project, 'functions', 'other', 'binding.yaml'), `apiVersion: knbot.dev/v1alpha1
+kind: EventBinding
+metadata: { name: other-hello }
+spec: { botRef: { name: other }, eventSelector: { matchLabels: { topic: greeting } } }
+`);
+    const names = async (dir: string) => {
+      const { code, stdout, stderr } = await knbot(['render', dir, '--image', 'registry.local/x:1']);
+      expect(code, stderr).toBe(0);
+      return (loadAll(stdout) as any[]).slice(1).map((t) => t.metadata.name);
+    };
+    expect(await names(join(project, 'functions', 'greet'))).toEqual(['greet-hello']);
+    expect(await names(join(project, 'functions', 'other'))).toEqual(['other-hello']);
+    // Outside a functions folder the parent may be any folder: only the bot directory's own files count.
+    const loose = mkdtempSync(join(tmpdir(), 'knbot-loose-'));
+    mkdirSync(join(loose, 'greet'));
+    writeFileSync(join(loose, 'greet', 'bot.yaml'), 'name: greet\n');
+    writeFileSync(join(loose, 'bindings.yaml'), readFileSync(join(project, 'functions', 'bindings.yaml')));
+    expect(await names(join(loose, 'greet'))).toEqual(['greet-default']);
   });
 
   it('renders a bot with no image with a placeholder that cannot be pulled, and says how to set one', async () => {
