@@ -40,9 +40,14 @@ export interface BurstPiece {
 
 /** A conversation held for one turn by this pod. */
 export interface TurnHold {
-  /** Saves the turn's state if the conversation is still held; false (nothing saved) when the hold lapsed. */
+  /** The conversation's state, read with the hold where the store can (then the turn does not `load`). */
+  readonly state?: Record<string, unknown>;
+  /**
+   * Saves the turn's state if the conversation is still held; false (nothing saved) when the hold lapsed.
+   * The turn is over then: a store may let the next turn have the conversation in the same step.
+   */
   save(state: Record<string, unknown>): Promise<boolean>;
-  /** Lets the next turn have it; never rejects. */
+  /** Lets the next turn have it (if `save` did not already); never rejects. */
   release(): Promise<void>;
 }
 

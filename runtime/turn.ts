@@ -180,7 +180,7 @@ export class Turns {
   /** `wait: false`: IN_PROGRESS when another pod holds the conversation (`reject`). */
   #run<T>(at: SessionAt, work: Work, span: Span, event: CloudEvent | undefined, fn: (ctx: TurnContext) => MaybePromise<T>, wait: boolean): MaybePromise<T | TurnSkipped> {
     return this.#queue.run(at.key, () =>
-      this.#held(at.key, work, wait, (hold) => andThen(this.#deps.sessions.load(at.key), (state) => this.#exec(at, state, work, span, event, fn, undefined, hold))),
+      this.#held(at.key, work, wait, (hold) => andThen(hold?.state ?? this.#deps.sessions.load(at.key), (state) => this.#exec(at, state, work, span, event, fn, undefined, hold))),
     );
   }
 
@@ -228,7 +228,7 @@ export class Turns {
             work,
             true,
             (hold) =>
-              andThen(this.#deps.sessions.load(key), (state) =>
+              andThen(hold?.state ?? this.#deps.sessions.load(key), (state) =>
                 andThen(this.#exec(at, state, work, span, event, (ctx) => fn(msg, ctx), signal, hold), (out): T | TurnSkipped => (out === undefined && signal.aborted ? interruptedSkip(signal) : out)),
               ),
             signal,

@@ -99,12 +99,55 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       // Its lease ran out while the pod stalled, and another pod took the conversation.
       await raw.del('hold:stall');
       const next = (await b.hold('stall', { wait: true, signal: never }))!;
-      expect(await next.save({ by: 'b' })).toBe(true);
       expect(await stalled.save({ by: 'a' })).toBe(false);
-      expect(await c.load('stall')).toEqual({ by: 'b' });
       await stalled.release();
+      // The stalled turn's release did not free the next one's hold.
       expect(await c.hold('stall', { wait: false, signal: never })).toBeUndefined();
-      await next.release();
+      expect(await next.save({ by: 'b' })).toBe(true);
+      expect(await c.load('stall')).toEqual({ by: 'b' });
+      // Saving ended the turn: the conversation is free, and the hold comes with what was saved.
+      const third = (await c.hold('stall', { wait: false, signal: never }))!;
+      expect(third.state).toEqual({ by: 'b' });
+      await Promise.all([next.release(), third.release()]);
+    });
+
+    it('costs a turn two round trips, and wakes a waiting pod when the conversation is let go', async () => {
+      // Every command the store sends, counted on the client it is given.
+      const client = new Redis(server.url);
+      let sent = 0;
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = ((command: Parameters<typeof send>[0]) => {
+        sent++;
+        return send(command);
+      }) as typeof client.sendCommand;
+      const counted = new RedisSessionStore({ redis: client, prefix: 'held:', holdPrefix: 'hold:', leaseMs: 1000, onError: () => {} });
+      try {
+        // The first use of each script loads it into Redis.
+        const warm = (await counted.hold('warm', { wait: false, signal: never }))!;
+        await warm.save({});
+        await warm.release();
+        const before = sent;
+        const hold = (await counted.hold('rt', { wait: false, signal: never }))!;
+        expect(hold.state).toEqual({});
+        expect(await hold.save({ n: 1 })).toBe(true);
+        await hold.release();
+        expect(sent - before).toBe(2);
+      } finally {
+        await counted.close();
+        await client.quit();
+      }
+
+      // A waiter is told, not left to its next poll: with polls a minute apart, only the word wakes it.
+      const [a, b] = [make(), new RedisSessionStore({ redis: server.url, prefix: 'held:', holdPrefix: 'hold:', maxPollMs: 60_000, onError: () => {} })];
+      stores.push(b);
+      const first = (await a.hold('wake', { wait: true, signal: never }))!;
+      const waiting = b.hold('wake', { wait: true, signal: never });
+      // The waiter has tried once and is in its wait.
+      await new Promise((r) => setTimeout(r, 500));
+      await first.release();
+      const second = await Promise.race([waiting, new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+      expect(second).toBeDefined();
+      await second!.release();
     });
 
     it('gives up waiting when the turn is aborted', async () => {
