@@ -64,9 +64,10 @@ const MAX_POLL_MS = 250;
  *
  * A turn holds its conversation (a key set only if absent, with a lease the pod renews), so turns of
  * one conversation run one at a time across every pod, not only within one: the next turn, on any pod,
- * loads what the last one saved. A pod waiting for a held conversation tries again every few tens of
- * milliseconds. A hold whose pod died lapses with its lease; a turn that outlived its lapsed hold does
- * not save, rather than overwrite what a later turn saved.
+ * loads what the last one saved. A pod waiting for a held conversation is told on a channel when it is
+ * let go, and tries again then. A hold whose pod died lapses with its lease (waiting pods poll for
+ * that); a turn that outlived its lapsed hold does not save, rather than overwrite what a later turn
+ * saved.
  *
  * A debounced burst (the `debounce` policy) is a list per conversation that every pod adds its message
  * to; the pod whose message is still the last one when its wait is over takes the list and runs it.
@@ -175,13 +176,16 @@ export class RedisSessionStore implements SessionStore {
     return `${this.#holdPrefix}released`;
   }
 
-  /** Joins the channel holds are let go on, once; a failure to join leaves waiting to polling. */
+  /** Joins the channel holds are let go on, once; while it cannot (Redis away), waiting polls, and the next wait tries again. */
   #listenForReleases(): Promise<void> {
     this.#listening ??= this.#subscribe(this.#releasedChannel, (key) => {
       for (const wake of this.#waiting.get(key) ?? []) wake();
     }).then(
       () => void (this.#hearsReleases = true),
-      (err: Error) => this.#onError(err),
+      (err: Error) => {
+        this.#listening = undefined;
+        this.#onError(err);
+      },
     );
     return this.#listening;
   }
