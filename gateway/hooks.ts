@@ -1,5 +1,5 @@
 import express from 'express';
-import { CARRIED_EXTENSIONS, MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START, conversationOfEvent } from '../eventing/chat.ts';
+import { ACTION_INVOKED, CARRIED_EXTENSIONS, MESSAGE_RECEIVED, REPLY_CHUNK, REPLY_SEND, STREAM_EXTENSION, TYPING_START, conversationOfEvent } from '../eventing/chat.ts';
 import type { CloudEvent } from '../eventing/codec.ts';
 import { ingressTraceparent } from '../eventing/trace-context.ts';
 import { Tracing, failSpan } from '../runtime/tracing.ts';
@@ -124,8 +124,9 @@ export function webhookRoutes(o: HookOptions): express.Router {
           if (e.sendFailed && isChatPlatform(platform)) await sendLateFailure(o, platform, bot, e.sendFailed);
           if (e.normalized && isChatPlatform(platform)) await restoreButton(o, platform, bot, e.normalized);
           if (e.normalized) {
-            // Where the platform can edit a message, the bot streams its reply and the gateway edits as it comes.
-            if (e.normalized.type === MESSAGE_RECEIVED && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
+            // Where the platform can edit a message, the bot streams its reply (to a message, or to a button
+            // pressed) and the gateway edits as it comes.
+            if ((e.normalized.type === MESSAGE_RECEIVED || e.normalized.type === ACTION_INVOKED) && PlatformStreams.streams(platform)) e.normalized[STREAM_EXTENSION] = 'true';
             await o.send({ ...e.normalized, traceparent });
           }
           span.end();

@@ -198,6 +198,21 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     expect(rest.every((r) => r.path.endsWith('/editMessageText'))).toBe(true);
   }, 60_000);
 
+  it('streams the reply to a button pressed in Telegram too', async () => {
+    const from = telegram.requests.length;
+    const body = JSON.stringify({
+      update_id: 20002,
+      callback_query: { id: 'cq-stream', from: { id: 1111111, first_name: 'T' }, message: { message_id: 2002, date: 1441645533, chat: { id: 1111111, type: 'private' }, text: 'Count?' }, chat_instance: '-1', data: 'count' },
+    });
+    expect((await post('/hooks/telegram/streamer', body, { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRETS.TELEGRAM_SECRET_TOKEN })).status).toBe(200);
+    const calls = () => telegram.requests.slice(from).filter((r) => /\/(sendMessage|editMessageText)$/.test(r.path) && (r.body?.text ?? '').startsWith('one'));
+    await waitFor(() => calls().some((r) => r.path.endsWith('/editMessageText') && r.body.text === 'one two three four'), 'the Telegram message made whole', 30_000);
+    const [first, ...rest] = calls();
+    expect(first!.path).toMatch(/\/sendMessage$/);
+    expect(first!.body.text).not.toBe('one two three four');
+    expect(rest.every((r) => r.path.endsWith('/editMessageText'))).toBe(true);
+  }, 60_000);
+
   it('refuses bad signatures with 401 and unknown channels with 404, storing nothing', async () => {
     const body = slackMessage('Ev0003', 'forged');
     // The streaming tests' last deliveries may still be in flight: start from an empty queue.
