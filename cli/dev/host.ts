@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { resolve as resolvePath } from 'node:path';
 import express from 'express';
 import { type BrokerRoute, LocalBroker, brokerRoutes } from '../../eventing/broker/index.ts';
+import { requestObserver } from '../../eventing/metrics.ts';
 import { type Destination, compileRouting } from '../../eventing/model/index.ts';
 import { parseTokens } from '../../gateway/auth.ts';
 import { EGRESS_TYPES } from '../../gateway/egress.ts';
@@ -53,6 +54,7 @@ export class DevHost {
   #activator!: Server;
   readonly #scalers = new Map<string, BotScaler>();
   readonly #metrics = new DevMetrics(() => [...this.#scalers.values()].map((s) => s.snapshot()));
+  readonly #observeRequest = requestObserver(this.#metrics.registry);
   readonly #timeline = new Timeline(600);
   #tick: NodeJS.Timeout | undefined;
   #watchers: FSWatcher[] = [];
@@ -168,8 +170,13 @@ export class DevHost {
     return routes;
   }
 
-  /** The activator: `/<bot>/<path>` to that bot's instances. */
+  /**
+   * The activator: `/<bot>/<path>` to that bot's instances. Its requests count under route `activator`,
+   * their time including any wait for an instance to start, as Knative's activator counts its own.
+   */
   #activate(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = performance.now();
+    res.once('close', () => this.#observeRequest('activator', res.statusCode, (performance.now() - t0) / 1000));
     const url = req.url ?? '/';
     const slash = url.indexOf('/', 1);
     const name = url.slice(1, slash < 0 ? undefined : slash);

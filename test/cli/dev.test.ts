@@ -71,10 +71,16 @@ describe('knbot dev', () => {
     const msg = encodeBinary({ specversion: '1.0', id: 'metered-1', source: '/test', type: 'test.recorded', chatbot: 'recorder' });
     expect((await fetch(`${dev.url}/v1/events`, { method: 'POST', headers: msg.headers, body: msg.body })).status).toBe(202);
     const chats = (t: string) => count(t, 'knbot_requests_total', { route: '/v1/chat', code: '200' });
-    await waitFor(async () => chats(await metricsOf(url)) === chats(before) + 3, 'the three chats counted');
+    // Each chat went through the activator to the bot, which answered with the reply (200).
+    const activated = (t: string) => count(t, 'knbot_requests_total', { route: 'activator', code: '200' });
+    await waitFor(async () => {
+      const t = await metricsOf(url);
+      return chats(t) === chats(before) + 3 && activated(t) >= activated(before) + 3;
+    }, 'the three chats counted, here and at the activator');
     const after = await metricsOf(url);
     const delta = (name: string, labels: Record<string, string>) => count(after, name, labels) - count(before, name, labels);
     expect(delta('knbot_request_duration_seconds_count', { route: '/v1/chat' })).toBe(3);
+    expect(delta('knbot_request_duration_seconds_count', { route: 'activator' })).toBeGreaterThanOrEqual(3);
     expect(delta('knbot_requests_total', { route: '/v1/events', code: '202' })).toBe(1);
     // Each chat is a message into the broker (its reply comes back in the delivery's response); /v1/events one more.
     expect(delta('knbot_requests_total', { route: 'ingress', code: '202' })).toBeGreaterThanOrEqual(4);
