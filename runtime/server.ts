@@ -418,8 +418,6 @@ export class PodServer {
     return new ChunkStream(msg, source, (chunk) => sendToSink(Object.assign(chunk, ceOverrides), { url: sink, overrides: ceOverrides, source, timeoutMs }));
   }
 
-
-
   async #onFuncHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.#module.kind !== 'func') throw new Error('not a func module');
     const body = await readBodyAsync(req, this.#config.maxBodyBytes, this.#config.bodyTimeoutMs, this.#bodies);
