@@ -187,23 +187,10 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     expect(rest.length).toBeLessThanOrEqual(3);
   }, 60_000);
 
-  it('streams a reply into Telegram the same way (sendMessage, then editMessageText)', async () => {
-    const body = JSON.stringify({ update_id: 20001, message: { date: 1441645532, chat: { id: 1111111, type: 'private', first_name: 'T' }, message_id: 2001, from: { id: 1111111, first_name: 'T' }, text: 'count' } });
-    expect((await post('/hooks/telegram/streamer', body, { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRETS.TELEGRAM_SECRET_TOKEN })).status).toBe(200);
-    const calls = () => telegram.requests.filter((r) => /\/(sendMessage|editMessageText)$/.test(r.path) && (r.body?.text ?? '').startsWith('one'));
-    await waitFor(() => calls().some((r) => r.path.endsWith('/editMessageText') && r.body.text === 'one two three four'), 'the Telegram message made whole', 30_000);
-    const [first, ...rest] = calls();
-    expect(first!.path).toMatch(/\/sendMessage$/);
-    expect(first!.body.text).not.toBe('one two three four');
-    expect(rest.every((r) => r.path.endsWith('/editMessageText'))).toBe(true);
-  }, 60_000);
-
-  it('streams the reply to a button pressed in Telegram too', async () => {
+  /** An update for the streamer bot on Telegram: its reply is posted at the first words, then edited until whole. */
+  async function expectStreamedToTelegram(update: Record<string, unknown>): Promise<void> {
     const from = telegram.requests.length;
-    const body = JSON.stringify({
-      update_id: 20002,
-      callback_query: { id: 'cq-stream', from: { id: 1111111, first_name: 'T' }, message: { message_id: 2002, date: 1441645533, chat: { id: 1111111, type: 'private' }, text: 'Count?' }, chat_instance: '-1', data: 'count' },
-    });
+    const body = JSON.stringify(update);
     expect((await post('/hooks/telegram/streamer', body, { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRETS.TELEGRAM_SECRET_TOKEN })).status).toBe(200);
     const calls = () => telegram.requests.slice(from).filter((r) => /\/(sendMessage|editMessageText)$/.test(r.path) && (r.body?.text ?? '').startsWith('one'));
     await waitFor(() => calls().some((r) => r.path.endsWith('/editMessageText') && r.body.text === 'one two three four'), 'the Telegram message made whole', 30_000);
@@ -211,6 +198,17 @@ describe('webhooks, with the bot starting from zero (5 s init)', () => {
     expect(first!.path).toMatch(/\/sendMessage$/);
     expect(first!.body.text).not.toBe('one two three four');
     expect(rest.every((r) => r.path.endsWith('/editMessageText'))).toBe(true);
+  }
+
+  it('streams a reply into Telegram the same way (sendMessage, then editMessageText)', async () => {
+    await expectStreamedToTelegram({ update_id: 20001, message: { date: 1441645532, chat: { id: 1111111, type: 'private', first_name: 'T' }, message_id: 2001, from: { id: 1111111, first_name: 'T' }, text: 'count' } });
+  }, 60_000);
+
+  it('streams the reply to a button pressed in Telegram too', async () => {
+    await expectStreamedToTelegram({
+      update_id: 20002,
+      callback_query: { id: 'cq-stream', from: { id: 1111111, first_name: 'T' }, message: { message_id: 2002, date: 1441645533, chat: { id: 1111111, type: 'private' }, text: 'Count?' }, chat_instance: '-1', data: 'count' },
+    });
   }, 60_000);
 
   it('refuses bad signatures with 401 and unknown channels with 404, storing nothing', async () => {
