@@ -252,6 +252,21 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect((await other).text).toBe('got 300 other');
     });
 
+    it('interrupt: still heard across pods after Redis restarts', async () => {
+      await Promise.all(pods.splice(0).map((p) => p.stop()));
+      const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
+      raw.on('error', () => {});
+      await server.restart();
+      // Both pods' listening connections come back and join the channel again, and their commands work.
+      await waitFor(async () => ((await raw.pubsub('NUMSUB', 'knbot:turn:turns:interrupts')) as [string, number])[1] === 2, 'the pods to listen again', 20_000);
+      for (const pod of [a, b]) await waitFor(() => chat(pod, 'after-restart', '0 hi').then((r) => r.ok, () => false), 'the pod to reach Redis again', 20_000);
+      const first = chat(a, 'ir', '8000 first').then(jsonOf);
+      await held('ir');
+      const newer = await chat(b, 'ir', '0 newer').then(jsonOf);
+      expect((await first).text).toBe('stopped: interrupted');
+      expect(newer.text).toBe('got 0 newer');
+    });
+
     it('interrupt: a message waiting for the other pod\'s turn, replaced meanwhile, never runs', async () => {
       const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
       // A turn that does not stop when interrupted ("!"), on the first pod.
