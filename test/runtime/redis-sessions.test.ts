@@ -269,15 +269,17 @@ describe.skipIf(!bin)('sessions in Redis', () => {
 
     it('interrupt: a message waiting for the other pod\'s turn, replaced meanwhile, never runs', async () => {
       const [a, b] = await Promise.all([start('interrupt'), start('interrupt')]);
-      // A turn that does not stop when interrupted ("!"), on the first pod.
-      const first = chat(a, 'i', '800! first').then(jsonOf);
+      // The second pod's metrics are loaded before they are polled in a hurry.
+      await inFlight(b, 0);
+      // A turn that does not stop when interrupted ("!"), on the first pod: long enough for what follows.
+      const first = chat(a, 'i', '3000! first').then(jsonOf);
       await held('i');
       // On the second pod, one message waits for the hold, and the next replaces it.
       const waiting = chat(b, 'i', '0 waiting').then(jsonOf);
       await inFlight(b, 1);
       const newer = chat(b, 'i', '0 newer').then(jsonOf);
       const [one, replaced, last] = await Promise.all([first, waiting, newer]);
-      expect(one.text).toBe('got 800! first');
+      expect(one.text).toBe('got 3000! first');
       expect(replaced).toMatchObject({ text: '', skipped: 'interrupted' });
       expect(replaced.started).toBeUndefined();
       expect(last.text).toBe('got 0 newer');
@@ -286,7 +288,7 @@ describe.skipIf(!bin)('sessions in Redis', () => {
 
     it('debounce: a burst whose messages reached different pods is answered once, by the pod with the last', async () => {
       // A window a loaded machine does not outlast between the two messages.
-      const [a, b] = await Promise.all([start('debounce', { KNBOT_DEBOUNCE_MS: '1500' }), start('debounce', { KNBOT_DEBOUNCE_MS: '1500' })]);
+      const [a, b] = await Promise.all([start('debounce', { KNBOT_DEBOUNCE_MS: '3000' }), start('debounce', { KNBOT_DEBOUNCE_MS: '3000' })]);
       const burstOf = async () => {
         const key = (await raw.keys('knbot:turn:turns:burst:*')).find((k) => k.endsWith('|d'));
         return key ? raw.llen(key) : 0;
