@@ -196,7 +196,10 @@ export class Controller {
     const bot = this.#informers.bot.get(name, namespace) as unknown as (BotResource & { status?: { conditions?: Condition[] } }) | undefined;
     // Deleted, or being deleted: its Service goes with it (owner reference). Applying the Service again
     // would fight the garbage collector, which deletes it first when the deletion is in the foreground.
-    if (!bot || bot.metadata.deletionTimestamp) return this.#pending.forget(`bots/${key}`);
+    if (!bot || bot.metadata.deletionTimestamp) {
+      this.#pending.forget(`services/${key}`);
+      return this.#pending.forget(`bots/${key}`);
+    }
     const generation = bot.metadata.generation ?? 0;
     const now = new Date();
     let conditions = bot.status?.conditions ?? [];
@@ -214,7 +217,13 @@ export class Controller {
         // Apply only when what we own differs: a no-op apply is still a write request.
         let applied = cached;
         if (!cached || !owns(cached, service)) {
+          // The cache may not show our last apply yet (the status write's own event can come first): the
+          // Service's watch event brings the Bot back, to be looked at with it.
+          const serviceKey = `services/${key}`;
+          const cachedVersion = cached?.metadata?.resourceVersion;
+          if (this.#pending.awaiting(serviceKey, cachedVersion)) return { requeueAfterMs: PENDING_MS };
           applied = await this.#write('apply', 'services', () => this.#api.patchNamespacedCustomObject({ ...SERVING, namespace, name, body: service, fieldManager: OPERATOR_MANAGER, force: true }, apply));
+          this.#pending.wrote(serviceKey, cachedVersion);
           const involved = { apiVersion: 'knbot.dev/v1alpha1', kind: 'Bot', name, namespace, ...(bot.metadata.uid ? { uid: bot.metadata.uid } : {}) };
           this.#events.record(involved, 'Normal', cached ? 'ServiceUpdated' : 'ServiceCreated', `Knative Service ${name} ${cached ? 'updated' : 'created'}`);
         }
