@@ -271,7 +271,12 @@ export class Controller {
     for (const t of triggers) {
       const cached = this.#informers.trigger.get(t.metadata.name, namespace);
       if (cached && owns(cached, t)) continue;
+      // As for a Bot's Service: not again while the cache does not show the last apply yet.
+      const triggerKey = `triggers/${namespace}/${t.metadata.name}`;
+      const cachedVersion = cached?.metadata?.resourceVersion;
+      if (this.#pending.awaiting(triggerKey, cachedVersion)) continue;
       await this.#write('apply', 'triggers', () => this.#api.patchNamespacedCustomObject({ ...EVENTING, namespace, name: t.metadata.name, body: t, fieldManager: OPERATOR_MANAGER, force: true }, apply));
+      this.#pending.wrote(triggerKey, cachedVersion);
     }
     // Triggers this binding made before and no longer wants (an Event was unbound): only those it owns,
     // not others with its labels (`knbot deploy` labels what it applies alike).

@@ -6,6 +6,8 @@
 
 /** How long a write is waited for at most; past it the cache is trusted again (a lost event). */
 export const PENDING_MS = 10_000;
+/** How many writes are remembered before the ones past waiting for are swept. */
+const SWEEP_AT = 1000;
 
 export class PendingWrites {
   readonly #before = new Map<string, { resourceVersion: string; at: number }>();
@@ -17,7 +19,10 @@ export class PendingWrites {
 
   /** Records a write to `key` made while the cache held it at `resourceVersion` (undefined: absent). */
   wrote(key: string, resourceVersion: string | undefined): void {
-    this.#before.set(key, { resourceVersion: resourceVersion ?? '', at: this.#now() });
+    const now = this.#now();
+    // Writes to objects never looked at again (deleted since) are dropped once they are past waiting for.
+    if (this.#before.size >= SWEEP_AT) for (const [k, w] of this.#before) if (now - w.at >= PENDING_MS) this.#before.delete(k);
+    this.#before.set(key, { resourceVersion: resourceVersion ?? '', at: now });
   }
 
   /**

@@ -34,6 +34,18 @@ describe('PendingWrites', () => {
     expect(pending.awaiting('k', '3')).toBe(false);
   });
 
+  it('drops writes past waiting for once many are remembered, keeping those still waited for', () => {
+    const t = { now: 0 };
+    const pending = at(t);
+    for (let i = 0; i < 999; i++) pending.wrote(`old/${i}`, '1');
+    t.now = PENDING_MS;
+    pending.wrote('recent', '1');
+    expect(pending.size).toBe(1000);
+    pending.wrote('another', '2');
+    expect(pending.size).toBe(2);
+    expect(pending.awaiting('recent', '1')).toBe(true);
+  });
+
   it('forgets the writes to an object that is gone', () => {
     const pending = at({ now: 0 });
     pending.wrote('k', '3');
