@@ -108,11 +108,14 @@ export class Authenticator {
   }
 }
 
+/** The token of an `Authorization: Bearer <token>` header, if that is what it is. */
+function bearerOf(authorization: string | undefined): string | undefined {
+  return (authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null)?.[1];
+}
+
 /** The credential of an HTTP request: `Authorization: Bearer`, else `?token=` or `?ticket=`. */
 export function credentialOf(authorization: string | undefined, query: URLSearchParams): string | undefined {
-  const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-  if (m) return m[1];
-  return query.get('ticket') ?? query.get('token') ?? undefined;
+  return bearerOf(authorization) ?? query.get('ticket') ?? query.get('token') ?? undefined;
 }
 
 /**
@@ -120,10 +123,9 @@ export function credentialOf(authorization: string | undefined, query: URLSearch
  * compared in time that does not depend on where it differs.
  */
 export function bearerMatches(authorization: string | undefined, token: string): boolean {
-  const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-  if (!m) return false;
-  const [given, want] = [createHash('sha256').update(m[1]!).digest(), createHash('sha256').update(token).digest()];
-  return timingSafeEqual(given, want);
+  const given = bearerOf(authorization);
+  if (given === undefined) return false;
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
 }
 
 /** `KNBOT_GATEWAY_TOKENS`: `token=principal` pairs, comma-separated (a bare token stands for `client`). */
