@@ -13,7 +13,8 @@ const USAGE = `usage: knbot render <bot-dir> [--image IMAGE | --registry REGISTR
                     [--events FILE]... [--no-triggers] [--output yaml|json]
 
 Prints what the bot deploys as: its Knative Service, checked against Knative's webhook rules, then its
-Knative Triggers on the Broker (--broker, default "default"), as a YAML stream (--output json: a List).
+Knative Triggers on the Broker (--broker, else bot.yaml's bot.broker, else "default"), as a YAML stream
+(--output json: a List).
 The Triggers are compiled from the Events and EventBindings that knbot dev reads for the bot (for
 <project>/functions/<bot>: the YAML files at the project's top, in functions/ and in every bot's
 directory; for a bot directory anywhere else, its own) and in each --events FILE, as the operator and
@@ -34,7 +35,8 @@ export interface BotSettings {
   image?: string;
   registry?: string;
   namespace?: string;
-  broker: string;
+  /** --broker; absent: bot.yaml's `bot.broker`, else `default`. */
+  broker?: string;
   /** More files of Events and EventBindings (`--events`, repeatable). */
   eventFiles: string[];
   /** False with --no-triggers: the Service only. */
@@ -67,8 +69,8 @@ export function botSettings(argv: string[], flags: Map<string, string | true>, e
     const v = flags.get(name);
     return typeof v === 'string' ? v : undefined;
   };
-  const broker = text('broker') ?? 'default';
-  if (!DNS1123_LABEL.test(broker)) throw new UsageError(`--broker ${broker}: a Broker's name is a DNS-1123 label (lower-case letters, digits and -)`, usage);
+  const broker = text('broker');
+  if (broker !== undefined && !DNS1123_LABEL.test(broker)) throw new UsageError(`--broker ${broker}: a Broker's name is a DNS-1123 label (lower-case letters, digits and -)`, usage);
   const image = text('image');
   const registry = text('registry') ?? (env.KNBOT_REGISTRY || undefined);
   const namespace = text('namespace');
@@ -76,7 +78,7 @@ export function botSettings(argv: string[], flags: Map<string, string | true>, e
     ...(image ? { image } : {}),
     ...(registry ? { registry } : {}),
     ...(namespace ? { namespace } : {}),
-    broker,
+    ...(broker ? { broker } : {}),
     eventFiles: repeated(argv, 'events'),
     triggers: !flags.has('no-triggers'),
   };
@@ -107,7 +109,7 @@ export function renderBotDir(dirArg: string, settings: BotSettings, usage: strin
   let triggers: Trigger[] = [];
   if (settings.triggers) {
     const model = readModel([...botModelFiles(dir), ...settings.eventFiles], usage);
-    const rendered = renderTriggers(manifest.name, { namespace: service.metadata.namespace, broker: settings.broker, ...model });
+    const rendered = renderTriggers(manifest.name, { namespace: service.metadata.namespace, broker: settings.broker ?? manifest.bot.broker ?? 'default', ...model });
     triggers = rendered.triggers;
     warnings.push(...rendered.warnings);
   }

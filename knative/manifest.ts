@@ -34,6 +34,8 @@ export interface BotManifest {
     channels: Record<string, Record<string, SecretSource>>;
     /** DESIGN §4.3; the pod reads the same fields (runtime/manifest.ts) and applies them. */
     sessions?: { turnPolicy?: TurnPolicy; debounceMs?: number };
+    /** The Knative Broker its Triggers hang on (`render`/`deploy`; `--broker` wins); default `default`. */
+    broker?: string;
   };
 }
 
@@ -65,6 +67,7 @@ export class ManifestValidationError extends Error {
 }
 
 const DNS1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[kMGTPE]i?|m|)$/;
 /** Knative's limit on containerConcurrency (container-concurrency-max-limit, default 1000). */
@@ -191,7 +194,7 @@ export function parseManifest(text: string, file: string): BotManifest {
 
   const b = r.object(top.bot, 'bot', [
     'containerConcurrency', 'timeoutSeconds', 'responseStartTimeoutSeconds', 'idleTimeoutSeconds', 'scaleDownDelay', 'scaleToZeroRetention',
-    'initialScale', 'activationScale', 'websocket', 'maxBodyBytes', 'config', 'channels', 'sessions', 'ordering',
+    'initialScale', 'activationScale', 'websocket', 'maxBodyBytes', 'config', 'channels', 'sessions', 'ordering', 'broker',
   ]);
   const manifest: BotManifest = {
     name: name ?? '',
@@ -227,6 +230,7 @@ export function parseManifest(text: string, file: string): BotManifest {
       config: b.config === undefined ? {} : (r.object(b.config, 'bot.config', Object.keys((b.config as Obj) ?? {})) as Record<string, unknown>),
       channels: readChannels(r, b.channels),
       ...opt('sessions', b.sessions === undefined || b.sessions === null ? undefined : readSessions(r, b.sessions)),
+      ...(r.string(b.broker, 'bot.broker', DNS1123_LABEL, "must be a Broker's name, a DNS-1123 label") ? { broker: b.broker as string } : {}),
     },
   };
   checkRelations(r, manifest);

@@ -145,6 +145,22 @@ spec: { botRef: { name: other }, eventSelector: { matchLabels: { topic: greeting
     expect(await names(join(loose, 'greet'))).toEqual(['greet-default']);
   });
 
+  it("hangs the Triggers on bot.yaml's bot.broker, unless --broker names another", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knbot-broker-'));
+    writeFileSync(join(dir, 'bot.yaml'), 'name: greet\nbot:\n  broker: chat\n');
+    const brokers = async (...flags: string[]) => {
+      const { code, stdout, stderr } = await knbot(['render', dir, '--image', 'registry.local/greet:1', ...flags]);
+      expect(code, stderr).toBe(0);
+      return (loadAll(stdout) as any[]).slice(1).map((t) => t.spec.broker);
+    };
+    expect(await brokers()).toEqual(['chat']);
+    expect(await brokers('--broker', 'other')).toEqual(['other']);
+    writeFileSync(join(dir, 'bot.yaml'), 'name: greet\nbot:\n  broker: Not_A_Name\n');
+    const bad = await knbot(['render', dir, '--image', 'registry.local/greet:1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${join(dir, 'bot.yaml')}: bot.broker: must be a Broker's name, a DNS-1123 label`);
+  });
+
   it('renders a bot with no image with a placeholder that cannot be pulled, and says how to set one', async () => {
     const { code, stdout, stderr } = await knbot(['render', 'functions/echo']);
     expect(code).toBe(0);
