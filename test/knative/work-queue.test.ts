@@ -111,7 +111,8 @@ describe('runWorkers', () => {
     q.add('a');
     q.add('b');
     q.add('c');
-    await new Promise((r) => setTimeout(r, 10));
+    // Once the run that the second add asked for has begun: a third add asks for one more.
+    await waitFor(() => seen.filter((k) => k === 'a').length >= 2, 'the second run of a');
     q.add('a');
     // Shut down only once the runs due have had their turn: a busy machine may take longer than a moment.
     await waitFor(() => seen.filter((k) => k === 'a').length >= 3 && seen.filter((k) => k === 'b').length >= 2 && seen.filter((k) => k === 'c').length >= 2, 'the runs due');
@@ -121,7 +122,7 @@ describe('runWorkers', () => {
     expect(seen.filter((k) => k === 'b')).toEqual(['b', 'b']);
     expect(seen.filter((k) => k === 'c')).toEqual(['c', 'c']);
     // The second add came while the first run was under way (it may have missed the change): one more run.
-    // The third came after: one more again. Never two at once.
+    // The third came once that one had begun: one more again. Never two at once.
     expect(seen.filter((k) => k === 'a').length).toBe(3);
     expect(q.failures('b')).toBe(0);
   });
