@@ -37,13 +37,14 @@ const SAVE_RELEASE =
   "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3]) redis.call('del', KEYS[1]) redis.call('publish', ARGV[4], KEYS[1]) return 1 end return 0";
 // A debounced burst: its pieces in arrival order (KEYS[1]) and the id of its last message (KEYS[2]).
 const BURST_ADD = "redis.call('rpush', KEYS[1], ARGV[1]) redis.call('pexpire', KEYS[1], ARGV[3]) redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3]) return 1";
-// Taken whole by its last message's pod once its wait is over; anyone else learns who came last. A burst
-// gone with its TTL (a pod stalled that long) leaves the message alone, so it still gets its turn.
+// Taken whole by its last message's pod once its wait is over; anyone else learns who came last, also
+// after the taking (the last id stays, with its TTL, for a pod that comes late). A burst gone with its
+// TTL (a pod stalled that long) leaves the message alone, so it still gets its turn.
 const BURST_TAKE = `local last = redis.call('get', KEYS[2])
 if not last then return {1, {ARGV[2]}} end
 if last ~= ARGV[1] then return {0, last} end
 local burst = redis.call('lrange', KEYS[1], 0, -1)
-redis.call('del', KEYS[1], KEYS[2])
+redis.call('del', KEYS[1])
 return {1, burst}`;
 
 type Client = Redis & {

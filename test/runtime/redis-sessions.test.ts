@@ -111,6 +111,16 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       await Promise.all([next.release(), third.release()]);
     });
 
+    it('gathers a debounced burst across stores, and a store late to look learns who took it', async () => {
+      const [a, b] = [make(), make()];
+      // A waits longer than B, as a pod that stalls would: B, with the burst's last message, takes it first.
+      const early = a.gather('burst', { id: 'm1', text: 'one' }, 600, never);
+      await waitFor(async () => (await raw.llen('hold:burst:burst')) === 1, 'the first piece');
+      const late = b.gather('burst', { id: 'm2', text: 'two', attachments: [{ url: 'u' }] }, 100, never);
+      expect(await late).toEqual({ burst: [{ id: 'm1', text: 'one' }, { id: 'm2', text: 'two', attachments: [{ url: 'u' }] }] });
+      expect(await early).toEqual({ by: 'm2' });
+    });
+
     it('costs a turn two round trips, and wakes a waiting pod when the conversation is let go', async () => {
       // Every command the store sends, counted on the client it is given.
       const client = new Redis(server.url);
@@ -301,7 +311,8 @@ describe.skipIf(!bin)('sessions in Redis', () => {
       expect(one).toMatchObject({ text: '', skipped: 'merged' });
       expect(two).toMatchObject({ text: '', skipped: 'merged' });
       expect(three.text).toBe('got 0 one\n0 two\n0 three');
-      expect(await raw.keys('knbot:turn:turns:burst*')).toEqual([]);
+      // The burst is gone once taken; who came last stays a while, for a pod that comes late.
+      expect(await raw.keys('knbot:turn:turns:burst:*')).toEqual([]);
       // A lone message still runs, after its wait.
       expect((await chat(b, 'd', '0 four').then(jsonOf)).text).toBe('got 0 four');
     });
