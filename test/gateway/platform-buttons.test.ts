@@ -4,12 +4,12 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../eventing/chat.ts';
 import type { CloudEvent } from '../../eventing/codec.ts';
-import { egressContexts, platformEgress, webhookRoutes } from '../../gateway/hooks.ts';
+import { webhookRoutes } from '../../gateway/hooks.ts';
 import { rememberButtons, restoreAction } from '../../gateway/platform-buttons.ts';
-import { PlatformTyping } from '../../gateway/platform-typing.ts';
 import { wireId } from '../../gateway/platforms/buttons.ts';
 import { MemoryGatewayStore } from '../../gateway/store.ts';
 import { type FakePlatform, startFakeTelegram } from '../fakes/platforms.ts';
+import { chatEgress } from './platforms/context.ts';
 
 const secrets = { secretToken: 'tg-secret_token', botToken: '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw' };
 const CHAT = '1111111';
@@ -55,18 +55,7 @@ describe('button presses through the gateway', () => {
     await brokenStore.close();
   });
 
-  function egress() {
-    const context = egressContexts({ KNBOT_TELEGRAM_API_URL: telegram.url }, log);
-    return platformEgress({
-      store,
-      send: async (e) => void sent.push(e),
-      channels: (bot, platform) => (bot === 'shop' && platform === 'telegram' ? secrets : undefined),
-      context,
-      typing: new PlatformTyping({ context, timeoutSeconds: () => undefined, log }),
-      source: '/knbot/gateway',
-      log,
-    });
-  }
+  const egress = () => chatEgress({ platform: 'telegram', apiUrl: telegram.url, bot: 'shop', secrets, store, send: async (e) => void sent.push(e), log });
 
   const reply = (data: Record<string, unknown>, chat = CHAT) => ({
     ...chatReplyEvent({ id: `m-${Math.random()}`, conversation: { id: chat } }, { text: 'Buy it?', ...data }, '/bots/default/shop'),

@@ -5,15 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatReplyEvent } from '../../../eventing/chat.ts';
 import { type CloudEvent, validateCloudEvent } from '../../../eventing/codec.ts';
 import { WebhookError, type WebhookRequest } from '../../../gateway/platforms/types.ts';
-import { egressContexts, platformEgress, webhookRoutes } from '../../../gateway/hooks.ts';
-import { PlatformTyping } from '../../../gateway/platform-typing.ts';
+import { webhookRoutes } from '../../../gateway/hooks.ts';
 import { wireId } from '../../../gateway/platforms/buttons.ts';
 import { replyOutcomeEvent } from '../../../gateway/platforms/egress.ts';
 import { WHATSAPP_API_VERSION, deliverWhatsAppReply, handleWhatsAppWebhook, whatsappVerdict } from '../../../gateway/platforms/whatsapp.ts';
 import { MemoryGatewayStore } from '../../../gateway/store.ts';
 import { type FakeWhatsApp, startFakeWhatsApp } from '../../fakes/platforms.ts';
 import { overHttp, signHub, webhook } from '../../fakes/signing.ts';
-import { egressContext } from './context.ts';
+import { chatEgress, egressContext } from './context.ts';
 
 const secrets = { appSecret: "It's a Secret to Everybody", verifyToken: 'meatyhamhock', accessToken: 'EAAJB-access-token', phoneNumberId: '106540352242922' };
 const NOW = 1_750_000_000_000;
@@ -250,16 +249,7 @@ describe("WhatsApp's 24-hour customer-service window", () => {
     const sent: { type: string; data?: unknown }[] = [];
     const logs: string[] = [];
     const log = (msg: string) => void logs.push(msg);
-    const context = egressContexts({ KNBOT_WHATSAPP_API_URL: fake.url }, log);
-    const egress = platformEgress({
-      store: new MemoryGatewayStore(),
-      send: async (e) => void sent.push(e),
-      channels: (bot, platform) => (bot === 'echo' && platform === 'whatsapp' ? secrets : undefined),
-      context,
-      typing: new PlatformTyping({ context, timeoutSeconds: () => undefined, log }),
-      source: '/knbot/gateway',
-      log,
-    });
+    const egress = chatEgress({ platform: 'whatsapp', apiUrl: fake.url, bot: 'echo', secrets, store: new MemoryGatewayStore(), send: async (e) => void sent.push(e), log });
     const event = { ...reply(LAPSED), chatbot: 'echo', chatplatform: 'whatsapp' };
     // Resolves (the broker's delivery succeeds): retrying cannot reopen the window.
     expect(await egress(event)).toBe('delivered');
@@ -304,8 +294,7 @@ describe('a message WhatsApp took, then reported failed', () => {
   };
 
   it('turns into reply.failed for the reply, late, after its reply.delivered; once per reply; never for messages it did not send', async () => {
-    const context = egressContexts({ KNBOT_WHATSAPP_API_URL: fake.url }, log);
-    const egress = platformEgress({ store, send: async (e) => void sent.push(e), channels, context, typing: new PlatformTyping({ context, timeoutSeconds: () => undefined, log }), source: '/knbot/gateway', log });
+    const egress = chatEgress({ platform: 'whatsapp', apiUrl: fake.url, bot: 'echo', secrets, store, send: async (e) => void sent.push(e), log });
     // Long enough for two messages: both are remembered, and a failure of either fails the reply.
     const text = `${'a'.repeat(4000)} ${'b'.repeat(200)}`;
     const reply = { ...chatReplyEvent({ id: 'wamid.IN', conversation: { id: '16505551234' } }, { text }, '/bots/default/echo'), chatbot: 'echo', chatplatform: 'whatsapp' };
