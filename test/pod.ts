@@ -35,37 +35,61 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
   }
 }
 
+/** A `knbot` command running as a real process, with everything it wrote so far. */
+export interface KnbotProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<unknown[]>;
+  /** The fields of the JSON log line it wrote when ready. */
+  ready: Record<string, unknown>;
+}
+
 /**
- * Starts `knbot serve <dir>` as a real process, the way the container does, on a port it binds itself
- * (PORT=0; a port found free here could be taken before the pod binds it), and waits for its liveness
- * endpoint (readiness may be gated on a slow init; tests that need it wait for it). The port is read
- * from the pod's `listening` line, so the pod logs at info at least.
+ * Starts `knbot <args>` as a real process and waits until it writes the JSON log line `ready` says
+ * (`listening`, `gateway listening`…): servers bind port 0 and name their port there, since a port found
+ * free here could be taken before they bind it.
  */
-export async function startPod(dir: string, env: Record<string, string> = {}, args: string[] = []): Promise<Pod> {
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'serve', dir, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KNBOT_LOG_LEVEL: 'info', ...env, PORT: '0' },
+export async function startKnbot(
+  args: string[],
+  o: { ready: string; env?: Record<string, string>; cwd?: string; detached?: boolean; timeoutMs?: number },
+): Promise<KnbotProcess> {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), ...args], {
+    cwd: o.cwd ?? ROOT,
+    env: { ...process.env, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(o.detached ? { detached: true } : {}),
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = once(child, 'exit');
-  const port = await waitFor(
+  const ready = await waitFor(
     () => {
-      if (child.exitCode !== null) throw new Error(`knbot serve exited with ${child.exitCode}:\n${out}`);
-      return loggedPort(out, 'listening');
+      if (child.exitCode !== null) throw new Error(`knbot ${args[0]} exited with ${child.exitCode}:\n${out}`);
+      return loggedLine(out, o.ready);
     },
-    `knbot serve ${dir} to listen`,
+    `knbot ${args[0]} to log "${o.ready}"`,
+    o.timeoutMs,
   );
+  return { child, output: () => out, exited, ready };
+}
+
+/**
+ * Starts `knbot serve <dir>` as a real process, the way the container does, on a port it binds itself
+ * (PORT=0), and waits for its liveness endpoint (readiness may be gated on a slow init; tests that need
+ * it wait for it). The port is read from the pod's `listening` line, so the pod logs at info at least.
+ */
+export async function startPod(dir: string, env: Record<string, string> = {}, args: string[] = []): Promise<Pod> {
+  const { child, output, exited, ready } = await startKnbot(['serve', dir, ...args], { ready: 'listening', env: { KNBOT_LOG_LEVEL: 'info', ...env, PORT: '0' } });
+  const port = ready.port as number;
   const url = `http://127.0.0.1:${port}`;
   await waitFor(() => fetch(`${url}/health/liveness`).then((r) => r.ok, () => false), `knbot serve ${dir} to answer its liveness probe`);
   return {
     url,
     port,
     child,
-    output: () => out,
-    logs: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    output,
+    logs: () => output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
@@ -75,14 +99,23 @@ export async function startPod(dir: string, env: Record<string, string> = {}, ar
   };
 }
 
-/** The port a JSON log line with message `msg` names, once the process wrote it. */
-export function loggedPort(output: string, msg: string, field = 'port'): number | undefined {
+/**
+ * The fields of the first JSON log line with message `msg` in `output`, once the process wrote it whole. A
+ * line may follow another process's output that did not end its own line (knbot dev passes its bots'
+ * output on), so the object is looked for from each `{` in the line.
+ */
+export function loggedLine(output: string, msg: string): Record<string, unknown> | undefined {
+  const tag = `"msg":${JSON.stringify(msg)}`;
   for (const line of output.split('\n')) {
-    if (!line.startsWith('{') || !line.includes(`"msg":"${msg}"`)) continue;
-    try {
-      const v = (JSON.parse(line) as Record<string, unknown>)[field];
-      if (typeof v === 'number') return v;
-    } catch {}
+    const at = line.indexOf(tag);
+    if (at < 0) continue;
+    for (let from = line.lastIndexOf('{', at); from >= 0; from = line.lastIndexOf('{', from - 1)) {
+      try {
+        const v: unknown = JSON.parse(line.slice(from));
+        if (v && typeof v === 'object') return v as Record<string, unknown>;
+      } catch {}
+      if (from === 0) break;
+    }
   }
   return undefined;
 }

@@ -1,8 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { waitFor } from '../pod.ts';
-import { ROOT } from '../shared.ts';
+import type { ChildProcess } from 'node:child_process';
+import { startKnbot } from '../pod.ts';
 
 export interface DevProcess {
   url: string;
@@ -27,24 +24,13 @@ export interface DevState {
  * read from its ready line.
  */
 export async function startDev(project: string, stateDir: string, env: Record<string, string> = {}, port = 0): Promise<DevProcess> {
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'dev', project, '--port', String(port), '--state-dir', stateDir], {
-    cwd: ROOT,
-    env: { ...process.env, KNBOT_DEV_SCALE_DOWN_DELAY: '1s', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, exited, ready } = await startKnbot(['dev', project, '--port', String(port), '--state-dir', stateDir], {
+    ready: 'dev host ready',
+    env: { KNBOT_DEV_SCALE_DOWN_DELAY: '1s', ...env },
     detached: true,
+    timeoutMs: 30_000,
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = once(child, 'exit');
-  const url = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`knbot dev exited with ${child.exitCode}:\n${out}`);
-      return /"msg":"dev host ready","url":"(http:\/\/[^"]+)"/.exec(out)?.[1];
-    },
-    'knbot dev to start',
-    30_000,
-  );
+  const url = String(ready.url);
   const killAll = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     process.kill(-child.pid!, 'SIGKILL');
@@ -53,7 +39,7 @@ export async function startDev(project: string, stateDir: string, env: Record<st
   return {
     url,
     child,
-    output: () => out,
+    output,
     state: async () => (await (await fetch(`${url}/dashboard/state`)).json()) as DevState,
     chat: async (bot, text, conversation = 'c') => {
       const res = await fetch(`${url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bot, conversation, text }) });

@@ -1,27 +1,18 @@
 // `knbot fake-llm` as a real process: OpenAI's chat-completions wire format, and failures on demand.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonOf, waitFor } from '../pod.ts';
+import { jsonOf, startKnbot } from '../pod.ts';
 import { ROOT } from '../shared.ts';
 
 const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
 const BIN = join(ROOT, 'cli', 'knbot.js');
 
 async function startFake(args: string[], env: Record<string, string> = {}): Promise<{ base: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(NODE24, [BIN, 'fake-llm', '--port', '0', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = once(child, 'exit');
-  const base = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`knbot fake-llm exited: ${out}`);
-    return /"msg":"fake llm listening","url":"(http:\/\/[^"]+)\/v1"/.exec(out)?.[1];
-  }, 'knbot fake-llm to listen');
+  const { child, exited, ready } = await startKnbot(['fake-llm', '--port', '0', ...args], { ready: 'fake llm listening', env });
   return {
-    base,
+    base: String(ready.url).replace(/\/v1$/, ''),
     child,
     stop: async () => {
       if (child.exitCode === null) {

@@ -1,6 +1,6 @@
 // The local broker as a real process (`knbot broker`), with real subscribers: durability across
 // kill -9, Knative's retry schedule, dead letters, reply loops, per-conversation ordering.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type BrokerRoute, brokerRoutes } from '../../eventing/broker/index.ts';
 import { compileRouting, readModelYaml } from '../../eventing/model/index.ts';
 import { count, metricsOf, sample } from '../metrics.ts';
-import { freePort, loggedPort, waitFor } from '../pod.ts';
-import { ROOT } from '../shared.ts';
+import { freePort, startKnbot, waitFor } from '../pod.ts';
 import { Subscriber } from '../subscriber.ts';
 
 interface BrokerProcess {
@@ -33,19 +32,10 @@ afterEach(async () => {
 async function startBroker(stateDir: string, routes: BrokerRoute[], port?: number, extra: string[] = []): Promise<BrokerProcess> {
   const file = join(stateDir, 'routes.json');
   writeFileSync(file, JSON.stringify(routes));
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'broker', '--state-dir', stateDir, '--routes', file, '--port', String(port ?? 0), ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const bound = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`broker exited: ${out}`);
-    return loggedPort(out, 'broker listening');
-  }, 'the broker to listen');
-  const url = `http://127.0.0.1:${bound}/`;
+  const { child, output, ready } = await startKnbot(['broker', '--state-dir', stateDir, '--routes', file, '--port', String(port ?? 0), ...extra], { ready: 'broker listening' });
+  const url = `http://127.0.0.1:${ready.port}/`;
   await waitFor(() => fetch(`${url}health`).then((r) => r.ok, () => false), 'the broker to answer /health');
-  const b = { url, child, output: () => out };
+  const b = { url, child, output };
   running.push(b);
   return b;
 }

@@ -1,8 +1,7 @@
 // The gateway's /metrics (DESIGN §8): served in the Prometheus text format, on the egress port always
 // and on the public port only where it does not face the internet; each series moves with the traffic.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPLY_SEND } from '../../eventing/chat.ts';
 import { type CloudEvent, encodeBinary } from '../../eventing/codec.ts';
@@ -10,8 +9,7 @@ import { parseTokens } from '../../gateway/auth.ts';
 import { Gateway } from '../../gateway/server.ts';
 import { type FakePlatform, startFakeTelegram } from '../fakes/platforms.ts';
 import { count, metricsOf, sample, scrape } from '../metrics.ts';
-import { ECHO, loggedPort, waitFor } from '../pod.ts';
-import { ROOT } from '../shared.ts';
+import { ECHO, startKnbot, waitFor } from '../pod.ts';
 import { handshake } from '../ws-client.ts';
 import { type ChatSystem, TestClient, startChatSystem } from './harness.ts';
 
@@ -208,18 +206,12 @@ describe('knbot gateway', () => {
   });
 
   it("serves its metrics and Node's process metrics on the egress port only", async () => {
-    child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo', '--broker', 'http://127.0.0.1:9/', '--port', '0', '--egress-port', '0', '--host', '127.0.0.1'], {
-      env: { ...process.env, KNBOT_GATEWAY_TOKENS: 'secret=alice' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const gateway = await startKnbot(['gateway', '--bots', 'echo', '--broker', 'http://127.0.0.1:9/', '--port', '0', '--egress-port', '0', '--host', '127.0.0.1'], {
+      ready: 'gateway listening',
+      env: { KNBOT_GATEWAY_TOKENS: 'secret=alice' },
     });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const port = await waitFor(() => {
-      if (child!.exitCode !== null) throw new Error(`knbot gateway exited: ${out}`);
-      return loggedPort(out, 'gateway listening');
-    }, 'the gateway to listen');
-    const egressPort = loggedPort(out, 'gateway listening', 'egressPort');
+    child = gateway.child;
+    const { port, egressPort } = gateway.ready;
     expect((await scrape(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
     const bots = await fetch(`http://127.0.0.1:${port}/v1/bots`, { headers: { authorization: 'Bearer secret' } });
     expect(bots.status).toBe(200);

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalBroker } from '../../eventing/broker/index.ts';
 import { MESSAGE_RECEIVED } from '../../eventing/chat.ts';
 import { EGRESS_TYPES } from '../../gateway/egress.ts';
-import { ECHO, type Pod, fixture, loggedPort, startPod, waitFor } from '../pod.ts';
+import { ECHO, type Pod, fixture, startKnbot, startPod, waitFor } from '../pod.ts';
 import { redisServerPath, startRedis } from '../redis.ts';
-import { ROOT } from '../shared.ts';
 import { TestClient } from './harness.ts';
 
 // Two `knbot gateway` processes sharing sessions through a real Redis: a client on one replica gets
@@ -32,19 +31,12 @@ let b: Replica;
 const stateDir = mkdtempSync(join(tmpdir(), 'knbot-replicas-'));
 
 async function startReplica(brokerUrl: string, redisUrl: string): Promise<Replica> {
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'cli', 'knbot.js'), 'gateway', '--bots', 'echo,stream', '--broker', brokerUrl, '--port', '0', '--egress-port', '0', '--redis', redisUrl, '--host', '127.0.0.1'], {
-    cwd: ROOT,
-    env: { ...process.env, KNBOT_GATEWAY_TOKENS: `${TOKEN}=alice` },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output, ready } = await startKnbot(['gateway', '--bots', 'echo,stream', '--broker', brokerUrl, '--port', '0', '--egress-port', '0', '--redis', redisUrl, '--host', '127.0.0.1'], {
+    ready: 'gateway listening',
+    env: { KNBOT_GATEWAY_TOKENS: `${TOKEN}=alice` },
+    timeoutMs: 20_000,
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const port = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`knbot gateway exited: ${out}`);
-    return loggedPort(out, 'gateway listening');
-  }, 'the gateway to listen', 20_000);
-  return { port, egressPort: loggedPort(out, 'gateway listening', 'egressPort')!, child, output: () => out };
+  return { port: ready.port as number, egressPort: ready.egressPort as number, child, output };
 }
 
 beforeAll(async () => {

@@ -1,14 +1,13 @@
 // `knbot operator` as a process against a real API server: its metrics port answers the probes and
 // Prometheus, and the series move with the objects it reconciles.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApiServer, apiServerAvailable, installCrds, installLeaseCrd, operatorCrdFiles, startApiServer } from '../apiserver.ts';
 import { count, metricsOf, sample, scrape } from '../metrics.ts';
-import { loggedPort, waitFor } from '../pod.ts';
-import { ROOT, sharedDir } from '../shared.ts';
+import { startKnbot, waitFor } from '../pod.ts';
+import { sharedDir } from '../shared.ts';
 
 const available = await apiServerAvailable();
 const shared = available ? sharedDir() : undefined;
@@ -42,19 +41,12 @@ describe.skipIf(!available || !shared)('knbot operator metrics', () => {
   });
 
   const start = async (): Promise<OperatorProcess> => {
-    const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'cli/knbot.js'), 'operator', '--lease-namespace', ns, '--lease-duration', '5', '--metrics-port', '0'], {
-      env: { ...process.env, KUBECONFIG: server.kubeconfigPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, output, ready } = await startKnbot(['operator', '--lease-namespace', ns, '--lease-duration', '5', '--metrics-port', '0'], {
+      ready: 'metrics listening',
+      env: { KUBECONFIG: server.kubeconfigPath },
     });
     children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const port = await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`knbot operator exited: ${out}`);
-      return loggedPort(out, 'metrics listening');
-    }, 'the metrics port');
-    return { child, url: `http://127.0.0.1:${port}`, output: () => out };
+    return { child, url: `http://127.0.0.1:${ready.port}`, output };
   };
 
   it('answers /healthz, /readyz and /metrics, and counts reconciles and API writes as Bots come', async () => {
